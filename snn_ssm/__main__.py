@@ -1,0 +1,24 @@
+"""``python -m snn_ssm <command>`` (also the ``snn-ssm`` console script)."""
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {"demo": "train a small SpikingSSM on MNIST for a CPU time budget and print accuracy and spike rate"}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print("usage: python -m snn_ssm <command> [options]\n\ncommands:")
+        for name, text in COMMANDS.items():
+            print(f"  {name:8s} {text}")
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    if argv[0] == "demo":
+        from .demo import main as demo
+
+        demo(argv[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Residual wrapper with pre- or post-normalisation for ``[T, B, H]`` sequence layers."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .s4d_layer import TimeTiedDropout
+
+__all__ = ["ResidualBlock"]
+
+
+class SequenceNorm(nn.Module):
+    """LayerNorm over H, or BatchNorm over H with statistics across (T, B), for ``[T, B, H]``."""
+
+    def __init__(self, d_model: int, kind: str, device=None, dtype=None):
+        super().__init__()
+        if kind not in ("layer", "batch"):
+            raise ValueError(f"norm must be 'layer', 'batch' or None, got {kind!r}")
+        self.kind = kind
+        fk = {"device": device, "dtype": dtype}
+        self.norm = nn.LayerNorm(d_model, **fk) if kind == "layer" else nn.BatchNorm1d(d_model, **fk)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "layer":
+            return self.norm(x)
+        return self.norm(x.permute(1, 2, 0)).permute(2, 0, 1)  # BatchNorm1d wants (B H T)
+
+
+class ResidualBlock(nn.Module):
+    """``x + dropout(layer(norm(x)))`` (prenorm) or ``norm(x + dropout(layer(x)))`` (postnorm).
+
+    Post-norm really normalises the sum. (SpikingSSM's released backbone assigns the post-norm result to a
+    variable it never uses, so its "post-norm" configs run without normalisation; we do not reproduce that.)
+    """
+
+    def __init__(self, layer: nn.Module, d_model: int, *, norm: str | None = "layer", prenorm: bool = True,
+                 dropout: float = 0.0, device=None, dtype=None):
+        super().__init__()
+        self.layer = layer
+        self.norm = SequenceNorm(d_model, norm, device, dtype) if norm is not None else nn.Identity()
+        self.prenorm = prenorm
+        self.dropout = TimeTiedDropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.prenorm:
+            return x + self.dropout(self.layer(self.norm(x)))
+        return self.norm(x + self.dropout(self.layer(x)))
+
+    def extra_repr(self) -> str:
+        return f"prenorm={self.prenorm}"

@@ -1,0 +1,68 @@
+"""MNIST from IDX files (gzip or raw), and the 5,000-image subset shipped inside the package.
+
+The subset (the first 5,000 official test images, CC BY-SA 3.0, see ``data/mnist/NOTICE``) lets demos and tests
+run with no download. Full MNIST is read from a folder given as an argument or in ``SNN_SSM_DATA``.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["read_idx", "load_mnist", "load_embedded", "EMBEDDED_DIR"]
+
+EMBEDDED_DIR = Path(__file__).parent / "mnist"
+_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (``.gz`` or raw) into a numpy array of the shape its header gives."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
+        raise ValueError(f"{path} is not an IDX file (bad magic number)")
+    ndim = data[3]
+    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    arr = np.frombuffer(data, dtype=_DTYPES[data[2]], offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: header says {dims} but holds {arr.size} values")
+    return arr.reshape(dims)
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for name in (f"{stem}.gz", stem, stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        if (folder / name).exists():
+            return folder / name
+    raise FileNotFoundError(f"no {stem}[.gz] in {folder}")
+
+
+def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
+    """Images ``uint8 [N, 28, 28]`` and labels ``int64 [N]`` of MNIST ``split`` (``"train"`` or ``"test"``).
+
+    ``data_dir`` defaults to the ``SNN_SSM_DATA`` environment variable.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    data_dir = data_dir or os.environ.get("SNN_SSM_DATA")
+    if not data_dir:
+        raise ValueError("give data_dir or set SNN_SSM_DATA to a folder holding the MNIST IDX files "
+                         "(or use load_embedded() for the shipped 5,000-image subset)")
+    folder = Path(data_dir)
+    prefix = "train" if split == "train" else "t10k"
+    images = read_idx(_find(folder, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(_find(folder, f"{prefix}-labels-idx1-ubyte"))
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{folder}: {images.shape[0]} images but {labels.shape[0]} labels")
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+
+
+def load_embedded():
+    """The shipped subset: the first 5,000 MNIST test images ``uint8 [5000, 28, 28]`` and labels ``[5000]``."""
+    images = read_idx(EMBEDDED_DIR / "t10k-5000-images-idx3-ubyte.gz")
+    labels = read_idx(EMBEDDED_DIR / "t10k-5000-labels-idx1-ubyte.gz")
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))

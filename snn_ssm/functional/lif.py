@@ -1,0 +1,102 @@
+r"""The LIF soma of SpikingSSM, as pure functions.
+
+.. math::
+
+    u'_t = \beta\,u_{t-1} + y_t / v_{th}, \qquad s_t = H(u'_t - 1), \qquad
+    u_t = \begin{cases} (1 - s_t)\,u'_t + s_t\,v_{reset} & \text{hard reset} \\
+                        u'_t - s_t & \text{soft reset (subtract)} \\
+                        u'_t & \text{no reset} \end{cases}
+
+The membrane is kept in units of the threshold: dividing the input by a per-channel ``v_th = exp(ln_vth)`` and firing
+at 1 is the same neuron as firing at ``v_th`` when ``u_0 = 0`` and ``v_reset = 0`` (SpikingSSM, "Property 2"), and it
+lets one frozen firing rule serve a learnable threshold.
+
+Gradient modes:
+    ``"bptt"``  gradients flow through the leak β·u_{t-1} across time; ``detach_reset`` cuts them through s_t in the
+              reset term (SpikingSSM's iterative neuron detaches it).
+    ``"local"`` SLTT-style: u_{t-1} is detached before the leak, so each step only passes gradient to its own input
+              (and threshold); memory no longer has to hold the temporal graph.
+"""
+from __future__ import annotations
+
+from typing import Union
+
+import torch
+
+from .surrogate import Surrogate, resolve
+
+__all__ = ["RESETS", "GRAD_MODES", "lif_step", "lif_seq"]
+
+RESETS = ("hard", "soft", "none")
+GRAD_MODES = ("bptt", "local")
+Scalar = Union[float, torch.Tensor]
+
+
+def check_soma_options(reset: str, grad_mode: str) -> None:
+    if reset not in RESETS:
+        raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
+    if grad_mode not in GRAD_MODES:
+        raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")
+
+
+def _charge_fire_reset(y, v, beta, inv_vth, v_reset, reset, detach_reset, grad_mode, fire):
+    if grad_mode == "local":
+        v = v.detach()
+    u = beta * v + y * inv_vth
+    s = fire(u - 1.0)
+    s_r = s.detach() if detach_reset else s
+    if reset == "hard":
+        u = u - s_r * (u - v_reset)
+    elif reset == "soft":
+        u = u - s_r
+    return s, u
+
+
+def lif_step(y: torch.Tensor, v: torch.Tensor, beta: Scalar, v_th: Scalar = 1.0, *, v_reset: float = 0.0,
+             reset: str = "hard", detach_reset: bool = False, grad_mode: str = "bptt",
+             surrogate: Surrogate = "triangle", alpha: float | None = None):
+    """One LIF step.
+
+    Args:
+        y (torch.Tensor): input current of shape ``[B, *]``.
+        v (torch.Tensor): membrane after the previous step (threshold units), broadcastable to ``y``.
+        beta (float or torch.Tensor): leak factor β, broadcastable to ``y``.
+        v_th (float or torch.Tensor): threshold, broadcastable to ``y``. Default: ``1.0``.
+        v_reset (float): hard-reset value in threshold units. Default: ``0.0``.
+        reset (str): ``"hard"``, ``"soft"`` or ``"none"``. Default: ``"hard"``.
+        detach_reset (bool): detach s_t in the reset term. Default: ``False``.
+        grad_mode (str): ``"bptt"`` or ``"local"``. Default: ``"bptt"``.
+        surrogate (str or callable): name (see :mod:`snn_ssm.functional.surrogate`) or ``x -> spikes`` callable.
+        alpha (float, optional): surrogate sharpness for a named surrogate.
+
+    Returns:
+        ``(s, v_next)``: spikes in {0, 1} and the membrane after reset, both shaped like ``y``.
+    """
+    check_soma_options(reset, grad_mode)
+    fire = resolve(surrogate, alpha)
+    return _charge_fire_reset(y, v, beta, 1.0 / v_th, v_reset, reset, detach_reset, grad_mode, fire)
+
+
+def lif_seq(y: torch.Tensor, v0: torch.Tensor | None, beta: Scalar, v_th: Scalar = 1.0, *, v_reset: float = 0.0,
+            reset: str = "hard", detach_reset: bool = False, grad_mode: str = "bptt",
+            surrogate: Surrogate = "triangle", alpha: float | None = None):
+    """The LIF over a whole sequence ``y`` ``[T, B, *]`` (the reference every fused kernel must reproduce).
+
+    ``v0`` is the membrane before the first step (``None`` = zeros); other arguments as in :func:`lif_step`, with
+    ``beta``/``v_th`` broadcastable to one step ``y[0]``. Returns ``(s [T, B, *], v_T [B, *])``.
+
+    Examples::
+
+        >>> s, v = lif_seq(torch.tensor([[0.6], [0.6], [0.6]]), None, beta=0.5)
+        >>> s.flatten().tolist(), v.item()   # u' = 0.6, 0.9, 1.05 -> fires at t=2, hard reset to 0
+        ([0.0, 0.0, 1.0], 0.0)
+    """
+    check_soma_options(reset, grad_mode)
+    fire = resolve(surrogate, alpha)
+    inv_vth = 1.0 / v_th
+    v = torch.zeros_like(y[0]) if v0 is None else v0
+    spikes = []
+    for t in range(y.shape[0]):
+        s, v = _charge_fire_reset(y[t], v, beta, inv_vth, v_reset, reset, detach_reset, grad_mode, fire)
+        spikes.append(s)
+    return torch.stack(spikes), v

@@ -1,0 +1,155 @@
+r"""S4D: a diagonal state-space model as a convolution kernel, an FFT convolution and a recurrence.
+
+Per channel c and mode n (N/2 complex modes stand for a real state of size N; their conjugates are implied, hence
+the factor 2·Re):
+
+.. math::
+
+    h_t = \bar A\, h_{t-1} + \bar B\, x_t, \qquad y_t = 2\,\mathrm{Re}\Big(\sum_n C_n h_{t,n}\Big) + D\,x_t
+
+    \text{ZOH:}\; \bar A = e^{\Delta A},\ \bar B = (e^{\Delta A} - 1) A^{-1} B \qquad
+    \text{bilinear:}\; \bar A = \frac{1 + \Delta A/2}{1 - \Delta A/2},\ \bar B = \frac{\Delta B}{1 - \Delta A/2}
+
+    K_l = 2\,\mathrm{Re}\Big(\sum_n C_n \bar B_n \bar A_n^{\,l}\Big) \quad\Rightarrow\quad
+    y_t = \sum_{s \le t} K_{t-s} x_s + D x_t \ \ (h_{-1} = 0)
+
+Initialisation (Gu et al., "On the Parameterization and Initialization of Diagonal State Space Models", 2022):
+S4D-Lin A_n = −1/2 + iπn, S4D-Inv A_n = −1/2 + i(N/π)(N/(2n+1) − 1); Δ log-uniform in [dt_min, dt_max].
+
+Layout: sequences are time-first and flattened to ``[T, B, C, M]`` (C channels that own parameters, M positions
+sharing them); states are complex ``[B, C, M, N/2]``; per-channel parameters are ``[C, N/2]`` (C may be 1 = shared).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "init_A",
+    "log_uniform_dt",
+    "discretize",
+    "vandermonde_kernel",
+    "bidirectional_kernel",
+    "fft_conv",
+    "step",
+    "scan",
+    "state_response",
+    "final_state",
+]
+
+
+def init_A(channels: int, modes: int, init: str = "lin", *, dtype=torch.float32, device=None):
+    """S4D initialisation of the diagonal A as ``(log_A_real, A_imag)``, each ``[channels, modes]``.
+
+    Args:
+        channels (int): rows (one per channel; 1 when shared).
+        modes (int): complex modes N/2.
+        init (str): ``"lin"`` (S4D-Lin, the SpikingSSM choice) or ``"inv"`` (S4D-Inv). Default: ``"lin"``.
+    """
+    n = torch.arange(modes, dtype=dtype, device=device)
+    if init == "lin":
+        imag = math.pi * n
+    elif init == "inv":
+        N = 2 * modes
+        imag = N / math.pi * (N / (2 * n + 1) - 1)
+    else:
+        raise ValueError(f"init must be 'lin' or 'inv', got {init!r}")
+    log_real = torch.full((channels, modes), math.log(0.5), dtype=dtype, device=device)
+    return log_real, imag.expand(channels, modes).clone()
+
+
+def log_uniform_dt(channels: int, dt_min: float = 1e-3, dt_max: float = 1e-1, *, generator=None, dtype=torch.float32,
+                   device=None) -> torch.Tensor:
+    """``log Δ`` drawn uniformly in ``[log dt_min, log dt_max]``, one per channel: ``[channels]``."""
+    if not 0 < dt_min <= dt_max:
+        raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
+    u = torch.rand(channels, generator=generator, dtype=dtype, device=device)
+    return u * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+
+
+def discretize(A: torch.Tensor, dt: torch.Tensor, B: torch.Tensor, method: str = "zoh"):
+    """Discrete ``(dA, dB)`` from continuous complex ``A, B`` ``[C, N/2]`` and step ``dt`` ``[C]``.
+
+    Also returns ``log dA`` (exact for ZOH, the principal log for bilinear), used for Vandermonde powers.
+    """
+    dtA = dt[:, None] * A  # (C N/2)
+    if method == "zoh":
+        dA = torch.exp(dtA)
+        return dA, (dA - 1) / A * B, dtA
+    if method == "bilinear":
+        half = 1 - dtA / 2
+        dA = (1 + dtA / 2) / half
+        return dA, dt[:, None] * B / half, torch.log(dA)
+    raise ValueError(f"method must be 'zoh' or 'bilinear', got {method!r}")
+
+
+def vandermonde_kernel(log_dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor, length: int) -> torch.Tensor:
+    """Convolution kernel ``K[l, c] = 2 Re Σ_n C[c,n] dB[c,n] dA[c,n]^l`` for ``l < length``: ``[length, C]``."""
+    l = torch.arange(length, device=log_dA.device, dtype=log_dA.real.dtype)
+    powers = torch.exp(log_dA[..., None] * l)  # (C N/2 L)
+    return 2 * torch.einsum("cn,cnl->lc", C * dB, powers).real
+
+
+def bidirectional_kernel(k_fwd: torch.Tensor, k_bwd: torch.Tensor) -> torch.Tensor:
+    """Two-sided kernel of length ``2L`` from a causal ``k_fwd`` and an anti-causal ``k_bwd`` (each ``[L, C]``).
+
+    Used with :func:`fft_conv`: output t sees ``k_fwd[t-s]·x_s`` for ``s <= t`` and ``k_bwd[s-t-1]·x_s`` for
+    ``s > t`` (SpikingSSM's and S4's construction: ``k_fwd`` right-padded plus ``k_bwd`` flipped and left-padded).
+    """
+    zeros = torch.zeros_like(k_fwd)
+    return torch.cat([k_fwd, zeros]) + torch.cat([zeros, k_bwd.flip(0)])
+
+
+def fft_conv(x: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """Convolve ``x`` ``[T, B, C, M]`` along time with ``K`` ``[L, C]`` (``L = T`` causal, ``L = 2T`` two-sided).
+
+    Zero-padded to 2T, so the causal result equals the linear convolution ``Σ_{s<=t} K[t-s] x_s`` exactly
+    (up to FFT rounding).
+    """
+    T = x.shape[0]
+    if K.shape[0] not in (T, 2 * T):
+        raise ValueError(f"K must have length T={T} (causal) or 2T (two-sided), got {K.shape[0]}")
+    n = 2 * T
+    Xf = torch.fft.rfft(x, n=n, dim=0)  # (n/2+1 B C M)
+    Kf = torch.fft.rfft(K.to(x.dtype), n=n, dim=0)[:, None, :, None]  # (n/2+1 1 C 1)
+    return torch.fft.irfft(Xf * Kf, n=n, dim=0)[:T]
+
+
+def step(x: torch.Tensor, h: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor, D: torch.Tensor):
+    """One recurrent step: ``x`` ``[B, C, M]``, ``h`` ``[B, C, M, N/2]`` → ``(y [B, C, M], h_next)``."""
+    h = dA[:, None] * h + dB[:, None] * x[..., None]  # (B C M N/2)
+    y = 2 * torch.einsum("cn,bcmn->bcm", C, h).real + D[:, None] * x
+    return y.to(x.dtype), h
+
+
+def scan(x: torch.Tensor, h0: torch.Tensor | None, dA, dB, C, D):
+    """The recurrence over a whole sequence (reference for the convolution): ``x`` ``[T, B, C, M]``.
+
+    Returns ``(y [T, B, C, M], h_T)``; ``h0 = None`` starts from zeros.
+    """
+    T, Bsz, Ch, M = x.shape
+    h = h0 if h0 is not None else x.new_zeros((Bsz, Ch, M, dA.shape[-1]), dtype=dA.dtype)
+    ys = []
+    for t in range(T):
+        y, h = step(x[t], h, dA, dB, C, D)
+        ys.append(y)
+    return torch.stack(ys), h
+
+
+def state_response(h0: torch.Tensor, log_dA: torch.Tensor, C: torch.Tensor, length: int) -> torch.Tensor:
+    """Output of the free recurrence from state ``h0`` ``[B, C, M, N/2]``: ``2 Re Σ_n C dA^(t+1) h0`` ``[T, B, C, M]``."""
+    t = torch.arange(1, length + 1, device=log_dA.device, dtype=log_dA.real.dtype)
+    powers = torch.exp(log_dA[..., None] * t)  # (C N/2 T)
+    return 2 * torch.einsum("cn,cnt,bcmn->tbcm", C, powers, h0).real
+
+
+def final_state(x: torch.Tensor, h0: torch.Tensor | None, log_dA: torch.Tensor, dB: torch.Tensor) -> torch.Tensor:
+    """State after the last step, ``dA^T h0 + Σ_s dA^(T-1-s) dB x_s``, computed without the loop: ``[B, C, M, N/2]``."""
+    T = x.shape[0]
+    lag = torch.arange(T - 1, -1, -1, device=log_dA.device, dtype=log_dA.real.dtype)
+    powers = torch.exp(log_dA[..., None] * lag)  # (C N/2 T)
+    h = torch.einsum("cnt,tbcm->bcmn", powers * dB[..., None], x.to(powers.dtype))
+    if h0 is not None:
+        h = h + torch.exp(log_dA * T)[:, None] * h0
+    return h

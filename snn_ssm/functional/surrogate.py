@@ -1,0 +1,150 @@
+"""Spike functions: Heaviside forward, surrogate gradient backward.
+
+Each surrogate is a module-level ``torch.autograd.Function`` (picklable, traceable by ``torch.compile``) with a
+sharpness ``alpha``, and a matching ``primitive`` whose derivative is the surrogate gradient. The forward pass fires on
+``x >= 0`` (SpikingSSM's and SpikingJelly's convention; snnTorch fires on ``x > 0``, which differs only at equality).
+
+=========  ==============================================  ===========================  =========
+name       surrogate gradient g(x)                         primitive                    default α
+=========  ==============================================  ===========================  =========
+triangle   max(0, α − α²|x|)                               piecewise quadratic, 0 → 1   1.0
+atan       (α/2) / (1 + (πα x / 2)²)                       arctan(πα x / 2)/π + 1/2     2.0
+sigmoid    α σ(αx)(1 − σ(αx))                              σ(αx)                        4.0
+=========  ==============================================  ===========================  =========
+
+``triangle`` with α = 1 is SpikingSSM's default (support |x| < 1, peak 1, in units of the normalised threshold).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Union
+
+import torch
+
+__all__ = ["Triangle", "ATan", "Sigmoid", "SURROGATES", "DEFAULT_ALPHA", "spike", "primitive", "resolve"]
+
+
+def _heaviside(x: torch.Tensor) -> torch.Tensor:
+    return (x >= 0).to(x.dtype)
+
+
+class Triangle(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return _heaviside(x)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        a = ctx.alpha
+        return grad_out * (a - a * a * x.abs()).clamp_min(0), None
+
+
+class ATan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return _heaviside(x)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        a = ctx.alpha
+        return grad_out * (a / 2) / (1 + (math.pi / 2 * a * x) ** 2), None
+
+
+class Sigmoid(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return _heaviside(x)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        a = ctx.alpha
+        sg = torch.sigmoid(a * x)
+        return grad_out * a * sg * (1 - sg), None
+
+
+SURROGATES = {"triangle": Triangle, "atan": ATan, "sigmoid": Sigmoid}
+DEFAULT_ALPHA = {"triangle": 1.0, "atan": 2.0, "sigmoid": 4.0}
+
+SpikeFn = Callable[[torch.Tensor], torch.Tensor]
+Surrogate = Union[str, SpikeFn]
+
+
+def primitive(x: torch.Tensor, name: str, alpha: float | None = None) -> torch.Tensor:
+    """The smooth function whose derivative is the surrogate gradient of ``name`` (for tests and plots)."""
+    a = DEFAULT_ALPHA[name] if alpha is None else alpha
+    if name == "triangle":
+        # Integral of max(0, a - a^2 |x|): 0 below -1/a, 1 above 1/a, quadratic pieces between.
+        z = (a * x).clamp(-1, 1)
+        return torch.where(z < 0, 0.5 * (1 + z) ** 2, 1 - 0.5 * (1 - z) ** 2)
+    if name == "atan":
+        return torch.atan(math.pi / 2 * a * x) / math.pi + 0.5
+    if name == "sigmoid":
+        return torch.sigmoid(a * x)
+    raise ValueError(f"surrogate must be one of {sorted(SURROGATES)}, got {name!r}")
+
+
+def spike(x: torch.Tensor, surrogate: str = "triangle", alpha: float | None = None) -> torch.Tensor:
+    """Heaviside spike ``x >= 0`` with the named surrogate gradient.
+
+    Args:
+        x (torch.Tensor): membrane minus threshold, any shape.
+        surrogate (str): ``"triangle"``, ``"atan"`` or ``"sigmoid"``. Default: ``"triangle"``.
+        alpha (float, optional): sharpness; ``None`` takes the surrogate's default (table above).
+
+    Examples::
+
+        >>> x = torch.tensor([-0.5, 0.0, 0.5], requires_grad=True)
+        >>> spike(x).sum().backward(); x.grad
+        tensor([0.5000, 1.0000, 0.5000])
+    """
+    return resolve(surrogate, alpha)(x)
+
+
+class _Named:
+    """A picklable ``x -> spikes`` callable for one of the built-in surrogates."""
+
+    __slots__ = ("fn", "alpha")
+
+    def __init__(self, fn, alpha: float):
+        self.fn, self.alpha = fn, alpha
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn.apply(x, self.alpha)
+
+    def __repr__(self) -> str:
+        return f"{self.fn.__name__}(alpha={self.alpha:g})"
+
+    def __getstate__(self):
+        return (self.fn, self.alpha)
+
+    def __setstate__(self, state):
+        self.fn, self.alpha = state
+
+
+def resolve(surrogate: Surrogate, alpha: float | None = None) -> SpikeFn:
+    """Turn a surrogate name (plus ``alpha``) or a user callable into an ``x -> spikes`` function.
+
+    A callable is used as given (for example a SpikingJelly ``surrogate.ATan()`` module or an snnTorch
+    ``surrogate.fast_sigmoid()`` closure); ``alpha`` must then be ``None``.
+    """
+    if isinstance(surrogate, str):
+        if surrogate not in SURROGATES:
+            raise ValueError(f"surrogate must be one of {sorted(SURROGATES)} or a callable, got {surrogate!r}")
+        a = DEFAULT_ALPHA[surrogate] if alpha is None else float(alpha)
+        if not a > 0:
+            raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+        return _Named(SURROGATES[surrogate], a)
+    if callable(surrogate):
+        if alpha is not None:
+            raise ValueError("alpha applies to named surrogates only; configure a callable surrogate yourself")
+        return surrogate
+    raise TypeError(f"surrogate must be a name in {sorted(SURROGATES)} or a callable, got {type(surrogate).__name__}")

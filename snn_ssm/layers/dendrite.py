@@ -1,0 +1,126 @@
+"""S4D as a module: the "dendrite" of SpikingSSM (parameters, kernel, convolution and recurrent step)."""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from ..functional import s4d
+from ._lazy import ChannelModule
+
+__all__ = ["S4DDendrite", "SSM_OPTIM"]
+
+# Optimizer treatment of the SSM parameters (A, dt, B), as the S4 family trains them: their own small learning
+# rate and no weight decay. Read by :func:`snn_ssm.param_groups`.
+SSM_OPTIM = {"lr": 1e-3, "weight_decay": 0.0}
+
+
+class Discrete(NamedTuple):
+    dA: torch.Tensor  # (C N/2) complex
+    dB: torch.Tensor  # (C N/2) complex
+    log_dA: torch.Tensor  # (C N/2) complex
+    C: torch.Tensor  # (K C N/2) complex, K = 2 when bidirectional
+    D: torch.Tensor  # (C)
+
+
+class S4DDendrite(ChannelModule):
+    """Diagonal SSM per channel with a D skip, applied along time.
+
+    Args:
+        channels (int, optional): channel count H; ``None`` infers it from the first input. Default: ``None``.
+        d_state (int): real state size N (N/2 complex modes). Default: ``64``.
+        init (str): ``"lin"`` (S4D-Lin) or ``"inv"`` (S4D-Inv). Default: ``"lin"``.
+        disc (str): ``"zoh"`` or ``"bilinear"``. Default: ``"zoh"``.
+        dt_min, dt_max (float): range of the log-uniform step Δ. Default: ``1e-3``, ``1e-1``.
+        trainable_B (bool): learn B (else fixed to 1, S4D's default). Default: ``False``.
+        bidirectional (bool): two-sided kernel with a second C (non-causal; no recurrent step). Default: ``False``.
+        shared (bool): one set of parameters for all channels. Default: ``False``.
+
+    Parameters ``log_dt``, ``log_A_real``, ``A_imag`` (and ``B`` when trainable) carry ``_optim = SSM_OPTIM``.
+    """
+
+    _channel_key = "log_dt"
+
+    def __init__(self, channels: int | None = None, *, d_state: int = 64, init: str = "lin", disc: str = "zoh",
+                 dt_min: float = 1e-3, dt_max: float = 1e-1, trainable_B: bool = False, bidirectional: bool = False,
+                 shared: bool = False, device=None, dtype=None):
+        super().__init__(channels, shared, device, dtype)
+        if not isinstance(d_state, int) or d_state < 2 or d_state % 2:
+            raise ValueError(f"d_state must be an even int >= 2 (N/2 complex modes), got {d_state!r}")
+        if init not in ("lin", "inv"):
+            raise ValueError(f"init must be 'lin' or 'inv', got {init!r}")
+        if disc not in ("zoh", "bilinear"):
+            raise ValueError(f"disc must be 'zoh' or 'bilinear', got {disc!r}")
+        if not 0 < dt_min <= dt_max:
+            raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
+        self.d_state, self.init, self.disc = d_state, init, disc
+        self.dt_min, self.dt_max = dt_min, dt_max
+        self.trainable_B, self.bidirectional = trainable_B, bidirectional
+        self._maybe_build()
+
+    def _build(self, rows: int) -> None:
+        fk = self.factory
+        modes = self.d_state // 2
+        log_A_real, A_imag = s4d.init_A(rows, modes, self.init, **fk)
+        self.log_dt = nn.Parameter(s4d.log_uniform_dt(rows, self.dt_min, self.dt_max, **fk))
+        self.log_A_real = nn.Parameter(log_A_real)
+        self.A_imag = nn.Parameter(A_imag)
+        B = torch.view_as_real(torch.ones(rows, modes, dtype=torch.complex128)).to(**fk)
+        if self.trainable_B:
+            self.B = nn.Parameter(B)
+        else:
+            self.register_buffer("B", B)
+        k = 2 if self.bidirectional else 1
+        # Complex C ~ CN(0, 1) as S4D draws it; stored as a real view so .to(dtype) keeps both parts.
+        self.C = nn.Parameter(torch.randn(k, rows, modes, 2, **fk) * math.sqrt(0.5))
+        self.D = nn.Parameter(torch.randn(rows, **fk))
+        ssm = [self.log_dt, self.log_A_real, self.A_imag] + ([self.B] if self.trainable_B else [])
+        for p in ssm:
+            p._optim = dict(SSM_OPTIM)
+
+    def discrete(self, channels: int) -> Discrete:
+        """Discretised parameters, expanded to ``channels`` rows when shared."""
+        A = torch.complex(-torch.exp(self.log_A_real), self.A_imag)
+        dA, dB, log_dA = s4d.discretize(A, torch.exp(self.log_dt), torch.view_as_complex(self.B), self.disc)
+        C = torch.view_as_complex(self.C)
+        D = self.D
+        if self.shared and channels != 1:
+            dA, dB, log_dA = (t.expand(channels, -1) for t in (dA, dB, log_dA))
+            C, D = C.expand(-1, channels, -1), D.expand(channels)
+        return Discrete(dA, dB, log_dA, C, D)
+
+    def kernel(self, length: int, channels: int | None = None) -> torch.Tensor:
+        """Convolution kernel ``[length, C]`` (``[2·length, C]`` two-sided when bidirectional)."""
+        return self._kernel(self.discrete(channels or self.rows), length)
+
+    def _kernel(self, p: Discrete, length: int) -> torch.Tensor:
+        ks = [s4d.vandermonde_kernel(p.log_dA, p.dB, c, length) for c in p.C]
+        return s4d.bidirectional_kernel(*ks) if self.bidirectional else ks[0]
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+        """``y = K * x + D·x`` (+ the free response of state ``h0``) for ``x`` ``[T, B, C, M]``."""
+        return self.convolve(x, h0, self.discrete(x.shape[2]))
+
+    def convolve(self, x: torch.Tensor, h0: torch.Tensor | None, p: Discrete) -> torch.Tensor:
+        """:meth:`forward` with discretised parameters ``p`` computed once by the caller."""
+        T = x.shape[0]
+        y = s4d.fft_conv(x, self._kernel(p, T)) + p.D[:, None] * x  # (T B C M)
+        if h0 is not None:
+            y = y + s4d.state_response(h0, p.log_dA, p.C[0], T)
+        return y
+
+    def step(self, x: torch.Tensor, h: torch.Tensor | None):
+        """One recurrent step for ``x`` ``[B, C, M]``; ``h`` ``[B, C, M, N/2]`` complex or ``None``."""
+        if self.bidirectional:
+            raise ValueError("a bidirectional S4D is non-causal and has no step-by-step form")
+        p = self.discrete(x.shape[1])
+        if h is None:
+            h = x.new_zeros((*x.shape, self.d_state // 2), dtype=p.dA.dtype)
+        return s4d.step(x, h, p.dA, p.dB, p.C[0], p.D)
+
+    def extra_repr(self) -> str:
+        return (f"channels={self.channels}, d_state={self.d_state}, init={self.init!r}, disc={self.disc!r}, "
+                f"dt=[{self.dt_min:g}, {self.dt_max:g}], trainable_B={self.trainable_B}, "
+                f"bidirectional={self.bidirectional}, shared={self.shared}")

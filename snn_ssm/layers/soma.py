@@ -1,0 +1,111 @@
+"""The LIF soma as a module: learnable per-channel threshold and the soma options, no state."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..functional.lif import check_soma_options, lif_seq, lif_step
+from ..functional.surrogate import SURROGATES, Surrogate, resolve
+from ._lazy import ChannelModule
+
+__all__ = ["LIFSoma"]
+
+
+def channel_view(p: torch.Tensor, ndim: int, channel_dim: int) -> torch.Tensor:
+    """Reshape a per-channel ``[C]`` (or scalar) tensor to broadcast against a tensor of rank ``ndim``."""
+    if p.ndim == 0:
+        return p
+    return p.reshape(p.shape + (1,) * (ndim - channel_dim - 1))
+
+
+class LIFSoma(ChannelModule):
+    """Parameters and options of the SpikingSSM soma (see :mod:`snn_ssm.functional.lif` for the equations).
+
+    Args:
+        channels (int, optional): channel count; ``None`` infers it at the first call. Default: ``None``.
+        beta (float or torch.Tensor): leak β in [0, 1], a scalar or one per channel. Default: ``0.125``
+            (SpikingSSM's τ).
+        learn_beta (bool): make β a parameter. Default: ``False``.
+        v_th (float): initial threshold, stored as ``ln_vth = log(v_th)``. Default: ``1.0``.
+        learn_threshold (bool): make ``ln_vth`` a parameter. Default: ``True``.
+        shared (bool): one threshold for all channels. Default: ``False``.
+        v_reset (float): hard-reset value in threshold units. Default: ``0.0``.
+        reset (str): ``"hard"``, ``"soft"`` or ``"none"``. Default: ``"hard"``.
+        detach_reset (bool): no gradient through s_t in the reset. Default: ``False``.
+        grad_mode (str): ``"bptt"`` or ``"local"``. Default: ``"bptt"``.
+        surrogate (str or callable): ``"triangle"``, ``"atan"``, ``"sigmoid"``, or an ``x -> spikes`` callable.
+            Default: ``"triangle"``.
+        alpha (float, optional): surrogate sharpness (named surrogates only).
+    """
+
+    _channel_key = "ln_vth"
+
+    def __init__(self, channels: int | None = None, *, beta=0.125, learn_beta: bool = False, v_th: float = 1.0,
+                 learn_threshold: bool = True, shared: bool = False, v_reset: float = 0.0, reset: str = "hard",
+                 detach_reset: bool = False, grad_mode: str = "bptt", surrogate: Surrogate = "triangle",
+                 alpha: float | None = None, device=None, dtype=None):
+        super().__init__(channels, shared, device, dtype)
+        check_soma_options(reset, grad_mode)
+        beta_t = torch.as_tensor(beta, dtype=self._anchor.dtype, device=self._anchor.device).clone()
+        if beta_t.ndim > 1 or not bool(((beta_t >= 0) & (beta_t <= 1)).all()):
+            raise ValueError(f"beta must be a scalar or 1-D per-channel tensor with values in [0, 1], got {beta!r}")
+        if beta_t.ndim == 1 and channels is not None and beta_t.numel() not in (1, channels):
+            raise ValueError(f"beta has {beta_t.numel()} entries but channels={channels}")
+        if isinstance(v_th, bool) or not isinstance(v_th, (int, float)) or not v_th > 0:
+            raise ValueError(f"v_th must be a positive number, got {v_th!r}")
+        self.fire = resolve(surrogate, alpha)  # validates surrogate/alpha; the x -> spikes function in use
+        self.surrogate_name = surrogate if isinstance(surrogate, str) else \
+            getattr(surrogate, "__qualname__", type(surrogate).__name__)
+        self.v_th_init, self.learn_threshold = float(v_th), learn_threshold
+        self.v_reset, self.reset_mode, self.detach_reset, self.grad_mode = float(v_reset), reset, detach_reset, grad_mode
+        if learn_beta:
+            self.beta = nn.Parameter(beta_t)
+        else:
+            self.register_buffer("beta", beta_t)
+        self._maybe_build()
+
+    def _build(self, rows: int) -> None:
+        ln_vth = torch.full((rows,), math.log(self.v_th_init), **self.factory)
+        if self.learn_threshold:
+            self.ln_vth = nn.Parameter(ln_vth)
+        else:
+            self.register_buffer("ln_vth", ln_vth)
+
+    @property
+    def v_th(self) -> torch.Tensor:
+        """Threshold ``exp(ln_vth)``: ``[C]`` (``[1]`` when shared)."""
+        return torch.exp(self.ln_vth)
+
+    def _broadcast(self, ndim: int, channel_dim: int):
+        v_th = self.v_th if not self.shared else self.v_th.reshape(())
+        return channel_view(self.beta, ndim, channel_dim), channel_view(v_th, ndim, channel_dim)
+
+    def _options(self) -> dict:
+        return dict(v_reset=self.v_reset, reset=self.reset_mode, detach_reset=self.detach_reset,
+                    grad_mode=self.grad_mode, surrogate=self.fire)
+
+    def run(self, y: torch.Tensor, v0: torch.Tensor | None):
+        """Sequence ``y`` ``[T, B, C, *]`` from membrane ``v0`` → ``(spikes, v_T)``."""
+        beta, v_th = self._broadcast(y.ndim - 1, 1)
+        return lif_seq(y, v0, beta, v_th, **self._options())
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """Spikes for a whole sequence ``y`` ``[T, B, C, *]`` from rest (stateless; see ``LIF`` for a neuron)."""
+        self.ensure_channels(y.shape[2], "y")
+        return self.run(y, None)[0]
+
+    def run_step(self, y: torch.Tensor, v: torch.Tensor | None):
+        """One step ``y`` ``[B, C, *]`` → ``(spikes, v_next)``."""
+        beta, v_th = self._broadcast(y.ndim, 1)
+        return lif_step(y, torch.zeros_like(y) if v is None else v, beta, v_th, **self._options())
+
+    def extra_repr(self) -> str:
+        surrogate = repr(self.fire) if isinstance(self.surrogate_name, str) and self.surrogate_name in SURROGATES \
+            else self.surrogate_name
+        beta = f"{self.beta.item():g}" if self.beta.ndim == 0 else f"[{self.beta.numel()} values]"
+        return (f"channels={self.channels}, beta={beta}, learn_beta={isinstance(self.beta, nn.Parameter)}, "
+                f"v_th={self.v_th_init:g}, learn_threshold={self.learn_threshold}, "
+                f"reset={self.reset_mode!r}, v_reset={self.v_reset:g}, detach_reset={self.detach_reset}, "
+                f"grad_mode={self.grad_mode!r}, surrogate={surrogate}, shared={self.shared}")

@@ -1,0 +1,4 @@
+"""Activity metrics."""
+from .spikes import SpikeRateMonitor
+
+__all__ = ["SpikeRateMonitor"]

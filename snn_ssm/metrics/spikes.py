@@ -1,0 +1,56 @@
+"""Spike-rate monitoring with forward hooks."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..layers.soma import LIFSoma
+
+__all__ = ["SpikeRateMonitor"]
+
+
+class SpikeRateMonitor:
+    """Count spikes of every snn_ssm soma/neuron in ``model`` while active (a context manager).
+
+    ``rates()`` gives the mean firing rate per module name (spikes per neuron per step); sparsity is ``1 - rate``.
+    snnTorch adapters (whose output is ``(spk, mem)``) are counted through their inner neuron.
+
+    Examples::
+
+        >>> with SpikeRateMonitor(model) as mon:
+        ...     model(x)
+        >>> mon.rates()
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self._sums: dict[str, float] = {}
+        self._counts: dict[str, int] = {}
+        self._handles = []
+
+    def _hook(self, name):
+        def hook(module, inputs, output):
+            s = output[0] if isinstance(output, tuple) else output
+            s = s.detach()
+            # Dropout on spikes scales them to 1/(1-p) in training: count events, not their value.
+            self._sums[name] = self._sums.get(name, 0.0) + float((s != 0).sum())
+            self._counts[name] = self._counts.get(name, 0) + s.numel()
+        return hook
+
+    def __enter__(self):
+        for name, m in self.model.named_modules():
+            if isinstance(m, LIFSoma):
+                self._handles.append(m.register_forward_hook(self._hook(name or type(m).__name__)))
+        return self
+
+    def __exit__(self, *exc):
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def rates(self) -> dict[str, float]:
+        return {k: self._sums[k] / self._counts[k] for k in self._sums}
+
+    def mean_rate(self) -> float:
+        total = sum(self._counts.values())
+        return sum(self._sums.values()) / total if total else float("nan")

@@ -1,0 +1,119 @@
+"""Sequence classifiers: encoder → residual S4D blocks → mean pooling → decoder, on time-first input."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .. import _checks
+from ..registry import register
+from ..blocks import ResidualBlock, S4DLayer, SpikingS4D
+
+__all__ = ["SequenceClassifier", "SpikingSSM", "S4D"]
+
+
+class SequenceClassifier(nn.Module):
+    """Encoder → ``n_layers`` × ResidualBlock(layer) → mean over time → Linear decoder.
+
+    Input is ``[T, B, d_input]`` floats (``encoder="linear"``) or ``[T, B]`` token ids (``encoder="embedding"``);
+    output is ``[B, d_output]`` logits. ``lengths`` ``[B]`` restricts the mean to each sequence's valid steps.
+    """
+
+    def __init__(self, layer_factory, *, d_input: int, d_output: int, d_model: int, n_layers: int,
+                 encoder: str = "linear", norm: str | None = "layer", prenorm: bool = False,
+                 dropout: float = 0.0, device=None, dtype=None):
+        super().__init__()
+        for name, v in (("d_input", d_input), ("d_output", d_output), ("d_model", d_model), ("n_layers", n_layers)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        fk = {"device": device, "dtype": dtype}
+        if encoder == "linear":
+            self.encoder = nn.Linear(d_input, d_model, **fk)
+        elif encoder == "embedding":
+            self.encoder = nn.Embedding(d_input, d_model, **fk)  # d_input = vocabulary size
+        else:
+            raise ValueError(f"encoder must be 'linear' or 'embedding', got {encoder!r}")
+        self.encoder_kind = encoder
+        self.blocks = nn.ModuleList(
+            ResidualBlock(layer_factory(), d_model, norm=norm, prenorm=prenorm, dropout=dropout, **fk)
+            for _ in range(n_layers))
+        self.decoder = nn.Linear(d_model, d_output, **fk)
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        if self.encoder_kind == "embedding":
+            if not isinstance(x, torch.Tensor) or x.dtype not in (torch.int32, torch.int64):
+                raise TypeError(f"x must be a [T, B] tensor of int64 token ids for encoder='embedding', "
+                                f"got {getattr(x, 'dtype', type(x).__name__)}")
+            if x.ndim != 2 or x.shape[0] == 0:
+                raise ValueError(f"x must have layout [T, B] with T >= 1, got shape {tuple(x.shape)}")
+            return self.encoder(x)
+        _checks.check_tensor(x, "x", min_ndim=3, layout="[T, B, d_input]")
+        if x.ndim != 3 or x.shape[2] != self.encoder.in_features:
+            raise ValueError(f"x must have layout [T, B, d_input={self.encoder.in_features}], "
+                             f"got shape {tuple(x.shape)}")
+        _checks.check_device(x, "x", self.encoder.weight)
+        return self.encoder(x)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual stream after the last block, ``[T, B, d_model]``."""
+        z = self._encode(x)
+        for block in self.blocks:
+            z = block(z)
+        return z
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        z = self.features(x)  # (T B H)
+        if lengths is None:
+            pooled = z.mean(0)
+        else:
+            T, B = z.shape[:2]
+            if lengths.shape != (B,) or bool(((lengths < 1) | (lengths > T)).any()):
+                raise ValueError(f"lengths must be [B={B}] with values in [1, T={T}], got {lengths.tolist()}")
+            mask = (torch.arange(T, device=z.device)[:, None] < lengths.to(z.device)[None]).to(z.dtype)  # (T B)
+            pooled = (z * mask[..., None]).sum(0) / mask.sum(0)[:, None]
+        return self.decoder(pooled)
+
+
+@register("spikingssm", kind="model")
+class SpikingSSM(SequenceClassifier):
+    """SpikingSSM backbone (Shen et al., AAAI 2025) of :class:`~snn_ssm.blocks.SpikingS4D` layers.
+
+    Args:
+        d_input (int): input features per step (vocabulary size with ``encoder="embedding"``).
+        d_output (int): classes.
+        d_model (int): channels H. Default: ``256``.
+        n_layers (int): blocks. Default: ``4``.
+        d_state (int): S4D state size N. Default: ``64``.
+        bidirectional (bool): two-sided S4D kernels. Default: ``False``.
+        dropout (float): time-tied dropout inside each layer (on the spikes) and after it. Default: ``0.0``.
+        norm (str or None): ``"layer"``, ``"batch"`` or ``None``. Default: ``"layer"``.
+        prenorm (bool): normalise before the layer (else after the residual sum). Default: ``False``.
+        encoder (str): ``"linear"`` or ``"embedding"``. Default: ``"linear"``.
+        **layer_kwargs: further :class:`~snn_ssm.blocks.SpikingS4D` options (soma, dt range, ...).
+
+    Examples::
+
+        >>> model = SpikingSSM(d_input=1, d_output=10, d_model=64, n_layers=2)
+        >>> model(torch.rand(784, 8, 1)).shape    # [T, B, d_input] -> [B, classes]
+        torch.Size([8, 10])
+    """
+
+    layer_cls = SpikingS4D
+
+    def __init__(self, d_input: int, d_output: int, *, d_model: int = 256, n_layers: int = 4, d_state: int = 64,
+                 bidirectional: bool = False, dropout: float = 0.0, norm: str | None = "layer",
+                 prenorm: bool = False, encoder: str = "linear", device=None, dtype=None, **layer_kwargs):
+        fk = {"device": device, "dtype": dtype}
+
+        def make_layer():
+            return self.layer_cls(d_model, d_state=d_state, bidirectional=bidirectional, dropout=dropout,
+                                  **fk, **layer_kwargs)
+
+        super().__init__(make_layer, d_input=d_input, d_output=d_output, d_model=d_model, n_layers=n_layers,
+                         encoder=encoder, norm=norm, prenorm=prenorm, dropout=dropout, **fk)
+
+
+@register("s4d", kind="model")
+class S4D(SpikingSSM):
+    """The non-spiking baseline: the same backbone with :class:`~snn_ssm.blocks.S4DLayer` (GELU) layers."""
+
+    layer_cls = S4DLayer

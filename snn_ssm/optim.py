@@ -1,0 +1,40 @@
+"""Optimizer parameter groups as the S4 family trains them."""
+from __future__ import annotations
+
+from torch import nn
+
+__all__ = ["param_groups"]
+
+
+def param_groups(model: nn.Module, lr: float, weight_decay: float) -> list[dict]:
+    """Split ``model``'s parameters into optimizer groups.
+
+    - SSM parameters tagged with ``_optim`` (A, Δ and a trainable B of the S4D dendrites) get their tagged
+      ``lr``/``weight_decay`` (1e-3, 0);
+    - biases, normalisation and embedding weights, and thresholds ``ln_vth`` get ``weight_decay=0`` (decay would
+      pull v_th towards 1, a pitfall of the official code);
+    - everything else gets ``lr`` and ``weight_decay``.
+
+    Lazily built neurons must have seen one batch first. Examples::
+
+        >>> opt = torch.optim.AdamW(param_groups(model, lr=1e-2, weight_decay=1e-2))
+    """
+    no_decay_modules = (nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.Embedding)
+    tagged: dict[tuple, list] = {}
+    decay, no_decay = [], []
+    seen = set()
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if id(p) in seen or not p.requires_grad:
+                continue
+            seen.add(id(p))
+            if hasattr(p, "_optim"):
+                tagged.setdefault(tuple(sorted(p._optim.items())), []).append(p)
+            elif name == "bias" or name == "ln_vth" or isinstance(module, no_decay_modules):
+                no_decay.append(p)
+            else:
+                decay.append(p)
+    groups = [{"params": decay, "lr": lr, "weight_decay": weight_decay},
+              {"params": no_decay, "lr": lr, "weight_decay": 0.0}]
+    groups += [{"params": ps, **dict(key)} for key, ps in tagged.items()]
+    return [g for g in groups if g["params"]]

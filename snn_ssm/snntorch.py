@@ -1,0 +1,180 @@
+"""snn_ssm neurons as snnTorch 1.0 neurons (subclasses of ``snntorch.Leaky``).
+
+They follow snnTorch's conventions: ``forward(input_, mem=None)`` returns ``(spk, mem)``, or ``spk`` alone with
+``init_hidden=True`` (unless ``output=True``); ``init_leaky()``/``reset_mem()``; ``snntorch.utils.reset(net)`` and
+``Leaky.detach_hidden()`` reach them; surrogates are snnTorch-style ``spike_grad`` callables (default: our
+picklable triangle, so ``torch.save(model)`` works). By default ``forward`` takes one step ``[B, C, *]`` as snnTorch
+neurons do; ``multi_step=True`` makes it take a whole time-first sequence ``[T, B, C, *]`` (spikes ``[T, B, C, *]``,
+``mem`` the membrane after the last step).
+
+``mem`` is the membrane after reset **in units of the threshold** (the neuron fires when it reaches 1; multiply by
+``threshold`` for snnTorch's absolute units). It equals ``snntorch.Leaky(..., reset_delay=False)``'s ``mem`` at
+``threshold=1``. Reset mechanisms map as ``"zero"`` → hard reset to 0, ``"subtract"`` → soft, ``"none"``.
+
+The SSM neuron also carries a dendrite state next to ``mem``. Passing back the ``mem`` this neuron returned (or a
+detached alias of it) continues both; assigning any other tensor to ``mem`` (``reset_mem``, ``utils.reset``, a
+tensor of your own) restarts the dendrite from rest, and an all-zero ``mem`` is the rest state. Detaching ``mem``
+in place (``Leaky.detach_hidden()``) detaches the dendrite state at the next call.
+
+Note: ``snntorch.utils.reset`` resets *every* ``Leaky`` in the process (snnTorch keeps a global instance list); use
+``neuron.reset_mem()`` or :func:`snn_ssm.reset_states` to reset one network only.
+"""
+from __future__ import annotations
+
+import math
+
+import snntorch as snn
+import torch
+
+from .layers import neurons as core
+from .layers.neurons import NeuronState, PendingDendrite, apply_to_state
+from .registry import register
+
+__all__ = ["LIF", "SSMDendriteLIF"]
+
+_RESETS = {"zero": "hard", "subtract": "soft", "none": "none"}
+
+
+def _has_graph(h) -> bool:
+    if isinstance(h, PendingDendrite):
+        return h.x.requires_grad or h.log_dA.requires_grad
+    return h is not None and h.requires_grad
+
+
+class _LeakyAdapter(snn.Leaky):
+    """An snnTorch ``Leaky`` whose dynamics are a neutral snn_ssm neuron held in ``self.neuron``."""
+
+    def _setup(self, neuron: core.LIF, *, beta, threshold, spike_grad, init_hidden, reset_mechanism, output,
+               multi_step: bool):
+        if reset_mechanism not in _RESETS:
+            raise ValueError(f"reset_mechanism must be one of {sorted(_RESETS)}, got {reset_mechanism!r}")
+        snn.Leaky.__init__(self, beta=float(torch.as_tensor(beta).flatten()[0]), threshold=float(threshold),
+                           spike_grad=spike_grad, init_hidden=init_hidden, reset_mechanism=reset_mechanism,
+                           output=output, reset_delay=False)
+        # snnTorch registered its own beta/threshold buffers; the neutral neuron owns those parameters here.
+        del self._buffers["beta"], self._buffers["threshold"]
+        self.neuron = neuron
+        self.spike_grad = neuron.fire  # the spike function in use (Leaky installed an unpicklable default)
+        self.multi_step = multi_step
+        self._nstate = NeuronState(None, None)
+
+    def _init_mem(self):  # snnTorch would register a ``mem`` buffer; ``mem`` is a property over the neuron state
+        pass
+
+    @property
+    def beta(self) -> torch.Tensor:
+        return self.neuron.beta
+
+    @property
+    def threshold(self) -> torch.Tensor:
+        return self.neuron.v_th
+
+    @property
+    def mem(self) -> torch.Tensor:
+        v = self._nstate.v
+        return torch.zeros(0, device=self.neuron._anchor.device) if v is None else v
+
+    @mem.setter
+    def mem(self, value) -> None:
+        held = self._nstate.v
+        if value is None or value.numel() == 0 or not bool(value.any()):
+            self._nstate = NeuronState(None, None)
+        elif held is not None and value.shape == held.shape and \
+                value.untyped_storage().data_ptr() == held.untyped_storage().data_ptr():
+            self._nstate = NeuronState(value, self._nstate.h)
+        else:
+            self._nstate = NeuronState(value, None)
+
+    def reset_mem(self) -> torch.Tensor:
+        self._nstate = NeuronState(None, None)
+        return self.mem
+
+    def init_leaky(self) -> torch.Tensor:
+        return self.reset_mem()
+
+    def forward(self, input_: torch.Tensor, mem: torch.Tensor | None = None):
+        if self.init_hidden and mem is not None:
+            raise TypeError("`mem` should not be passed as an argument while `init_hidden=True`")
+        if mem is not None:
+            self.mem = mem
+        state = self._nstate
+        if state.v is not None and state.v.grad_fn is None and _has_graph(state.h):
+            state = NeuronState(state.v, core.materialize(state.h).detach())  # mem was detached in place
+        fn = self.neuron.seq_fn if self.multi_step else self.neuron.step_fn
+        spk, self._nstate = fn(input_, state)
+        if self.output or not self.init_hidden:
+            return spk, self._nstate.v
+        return spk
+
+    def _apply(self, fn, *args, **kwargs):
+        out = super()._apply(fn, *args, **kwargs)
+        self._nstate = apply_to_state(self._nstate, fn)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"multi_step={self.multi_step}, init_hidden={self.init_hidden}, output={self.output}"
+
+
+def _soma_kwargs(beta, threshold, learn_beta, learn_threshold, reset_mechanism, spike_grad, kwargs):
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
+        raise ValueError(f"threshold must be a positive number, got {threshold!r}")
+    soma = dict(beta=beta, learn_beta=learn_beta, v_th=float(threshold), learn_threshold=learn_threshold,
+                reset=_RESETS.get(reset_mechanism, reset_mechanism))
+    if spike_grad is not None:
+        soma["surrogate"] = spike_grad
+    return {**soma, **kwargs}
+
+
+@register("lif", framework="snntorch")
+class LIF(_LeakyAdapter):
+    """The SpikingSSM LIF soma as an snnTorch neuron.
+
+    Args:
+        channels (int, optional): channel count (dim 1 of a step ``[B, C, *]``); ``None`` infers it.
+        beta (float or torch.Tensor): leak β, scalar or per channel. Default: ``0.125``.
+        threshold (float): initial threshold. Default: ``1.0``.
+        spike_grad (callable, optional): snnTorch surrogate, e.g. ``snntorch.surrogate.atan()``; default: the
+            triangle surrogate.
+        init_hidden, output: snnTorch semantics (see module docstring).
+        learn_beta (bool): Default: ``False``. learn_threshold (bool): Default: ``True``.
+        reset_mechanism (str): ``"zero"`` (hard, SpikingSSM's), ``"subtract"`` or ``"none"``. Default: ``"zero"``.
+        multi_step (bool): ``forward`` takes ``[T, B, C, *]`` sequences. Default: ``False``.
+        **kwargs: further soma options (``grad_mode``, ``detach_reset``, ``shared``, ``device``, ``dtype``, ...).
+
+    Examples::
+
+        >>> lif = LIF(beta=0.9)
+        >>> mem = lif.init_leaky()
+        >>> for x_t in torch.rand(25, 8, 10):
+        ...     spk, mem = lif(x_t, mem)
+    """
+
+    def __init__(self, channels: int | None = None, *, beta=0.125, threshold: float = 1.0, spike_grad=None,
+                 init_hidden: bool = False, output: bool = False, learn_beta: bool = False,
+                 learn_threshold: bool = True, reset_mechanism: str = "zero", multi_step: bool = False, **kwargs):
+        soma = _soma_kwargs(beta, threshold, learn_beta, learn_threshold, reset_mechanism, spike_grad, kwargs)
+        self._setup(core.LIF(channels, **soma), beta=beta, threshold=threshold, spike_grad=spike_grad,
+                    init_hidden=init_hidden, reset_mechanism=reset_mechanism, output=output, multi_step=multi_step)
+
+
+@register("ssm_dendrite_lif", framework="snntorch")
+class SSMDendriteLIF(_LeakyAdapter):
+    """SpikingSSM's S4D-dendrite LIF neuron as an snnTorch neuron.
+
+    Arguments of :class:`LIF` plus the dendrite options of :class:`snn_ssm.layers.SSMDendriteLIF`
+    (``d_state``, ``init``, ``disc``, ``dt_min``, ``dt_max``, ``trainable_B``, ``shared``).
+
+    Examples::
+
+        >>> import snntorch.functional as SF
+        >>> net = torch.nn.Sequential(torch.nn.Linear(784, 64), SSMDendriteLIF(64, init_hidden=True, multi_step=True),
+        ...                           torch.nn.Linear(64, 10), LIF(10, init_hidden=True, multi_step=True))
+        >>> loss = SF.ce_rate_loss()(net(torch.rand(25, 8, 784)), torch.randint(0, 10, (8,)))
+    """
+
+    def __init__(self, channels: int | None = None, *, beta=0.125, threshold: float = 1.0, spike_grad=None,
+                 init_hidden: bool = False, output: bool = False, learn_beta: bool = False,
+                 learn_threshold: bool = True, reset_mechanism: str = "zero", multi_step: bool = False, **kwargs):
+        soma = _soma_kwargs(beta, threshold, learn_beta, learn_threshold, reset_mechanism, spike_grad, kwargs)
+        self._setup(core.SSMDendriteLIF(channels, **soma), beta=beta, threshold=threshold, spike_grad=spike_grad,
+                    init_hidden=init_hidden, reset_mechanism=reset_mechanism, output=output, multi_step=multi_step)

@@ -1,0 +1,133 @@
+"""Replace the LIF-family neurons of an existing snnTorch or SpikingJelly model by snn_ssm neurons."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import torch
+from torch import nn
+
+from .layers.neurons import LIF as NeutralLIF
+from .registry import create
+
+__all__ = ["swap_neurons", "reset_states"]
+
+log = logging.getLogger(__name__)
+
+
+def _scalar(value, name: str) -> float:
+    t = torch.as_tensor(value).detach()
+    if t.numel() != 1:
+        raise ValueError(f"cannot carry over a per-neuron {name} of shape {tuple(t.shape)}; "
+                         f"pass {name} explicitly to swap_neurons")
+    return float(t)
+
+
+def _from_spikingjelly(m) -> dict | None:
+    """Keyword arguments for our SpikingJelly neuron reproducing ``m``, or ``None`` if ``m`` is not swappable."""
+    if "spikingjelly" not in sys.modules:
+        return None
+    from spikingjelly.activation_based import neuron as sjn
+
+    if isinstance(m, sjn.ParametricLIFNode):
+        tau = 1.0 / float(torch.sigmoid(m.w.detach()))
+    elif isinstance(m, sjn.LIFNode):
+        tau = float(m.tau)
+    elif isinstance(m, sjn.IFNode):
+        tau = None
+    else:
+        return None
+    theta = float(m.v_threshold)
+    # LIFNode: v <- v + (v_reset - v + x)/tau (decay_input) or v + (v_reset - v)/tau + x. In threshold units
+    # u = v/theta (v_reset = 0 or soft reset) this is u <- beta*u + x/v_th with beta = 1 - 1/tau and
+    # v_th = theta*tau (decay_input) or theta.
+    beta = 1.0 if tau is None else 1.0 - 1.0 / tau
+    v_th = theta * (tau if tau is not None and getattr(m, "decay_input", False) else 1.0)
+    kw = dict(beta=beta, v_th=v_th, detach_reset=bool(m.detach_reset), step_mode=m.step_mode,
+              surrogate_function=m.surrogate_function)
+    if m.v_reset is None:
+        kw["reset"] = "soft"
+    else:
+        kw.update(reset="hard", v_reset=float(m.v_reset) / theta)
+    return kw
+
+
+def _from_snntorch(m) -> dict | None:
+    if "snntorch" not in sys.modules:
+        return None
+    import snntorch as snn
+
+    from .snntorch import _LeakyAdapter
+
+    if not isinstance(m, snn.Leaky) or isinstance(m, _LeakyAdapter):
+        return None
+    if m.inhibition or m.state_quant:
+        raise ValueError("cannot swap an snnTorch Leaky with inhibition or state_quant: no equivalent here")
+    if _scalar(m.graded_spikes_factor, "graded_spikes_factor") != 1.0:
+        raise ValueError("cannot swap an snnTorch Leaky with graded spikes (graded_spikes_factor != 1)")
+    if m.reset_mechanism == "subtract" and m.reset_delay:
+        log.warning("snnTorch Leaky(reset_mechanism='subtract', reset_delay=True) subtracts the threshold after "
+                    "the leak of the next step; the swapped neuron subtracts in the same step (reset_delay=False)")
+    return dict(beta=min(max(_scalar(m.beta, "beta"), 0.0), 1.0), threshold=_scalar(m.threshold, "threshold"),
+                spike_grad=m.spike_grad, init_hidden=m.init_hidden, output=m.output,
+                learn_beta=isinstance(m.beta, nn.Parameter), learn_threshold=isinstance(m.threshold, nn.Parameter),
+                reset_mechanism=m.reset_mechanism)
+
+
+def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn.Module:
+    """Replace every SpikingJelly ``LIFNode``/``IFNode``/``ParametricLIFNode`` and snnTorch ``Leaky`` in ``model``.
+
+    Each replacement is our registered neuron ``to`` for the same framework, with leak, threshold, reset, step
+    mode and surrogate carried over where they map (see :mod:`snn_ssm.spikingjelly` and :mod:`snn_ssm.snntorch`
+    for the mappings); ``kwargs`` are passed to every new neuron and win over carried-over values. Nested
+    containers are searched; a neuron passed as ``model`` itself is returned replaced. New neurons infer their
+    channel count at the first call, so run one batch before building the optimizer. SpikingJelly's reset cache
+    of ``model`` is invalidated.
+
+    Returns:
+        The model (the same object, modified in place, unless ``model`` was itself a neuron).
+
+    Examples::
+
+        >>> net = swap_neurons(parametric_lif_net.MNISTNet(8, spiking_neuron=neuron.LIFNode), d_state=8)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(to, str):
+        raise TypeError(f"to must be a registered neuron name (str), got {type(to).__name__}")
+
+    def replacement(m):
+        for framework, mapping in (("spikingjelly", _from_spikingjelly), ("snntorch", _from_snntorch)):
+            kw = mapping(m)
+            if kw is not None:
+                new = create(to, framework=framework, **{**kw, **kwargs})
+                param = next(m.parameters(), None) or next(m.buffers(), None)
+                return new if param is None else new.to(param.device)
+        return None
+
+    root = replacement(model)
+    if root is not None:
+        log.info("swap_neurons: replaced 1 neuron by %r", to)
+        return root
+    count = 0
+    for name, parent in list(model.named_modules()):
+        for child_name, child in list(parent.named_children()):
+            new = replacement(child)
+            if new is not None:
+                setattr(parent, child_name, new)
+                count += 1
+    if "spikingjelly" in sys.modules:
+        from spikingjelly.activation_based import functional
+
+        functional.invalidate_reset_cache(model)
+    log.info("swap_neurons: replaced %d neuron(s) by %r", count, to)
+    return model
+
+
+def reset_states(model: nn.Module) -> None:
+    """Reset the state of every snn_ssm neuron inside ``model`` (and of nothing outside it)."""
+    for m in model.modules():
+        if isinstance(m, NeutralLIF):
+            m.reset()
+        elif hasattr(m, "reset_mem") and isinstance(getattr(m, "neuron", None), NeutralLIF):
+            m.reset_mem()
