@@ -8,8 +8,11 @@ neurons do; ``multi_step=True`` makes it take a whole time-first sequence ``[T, 
 ``mem`` the membrane after the last step).
 
 ``mem`` is the membrane after reset **in units of the threshold** (the neuron fires when it reaches 1; multiply by
-``threshold`` for snnTorch's absolute units). It equals ``snntorch.Leaky(..., reset_delay=False)``'s ``mem`` at
-``threshold=1``. Reset mechanisms map as ``"zero"`` → hard reset to 0, ``"subtract"`` → soft, ``"none"``.
+``threshold`` for snnTorch's absolute units). Reset mechanisms map as ``"zero"`` → hard reset to 0,
+``"subtract"`` → soft (subtract the threshold in the step that fires), ``"none"``. With ``"zero"`` the spikes equal
+``snntorch.Leaky``'s (either ``reset_delay``) and ``mem`` equals ``Leaky(reset_delay=False)``'s at
+``threshold=1``. With ``"subtract"`` they equal ``Leaky(reset_delay=False)`` while the membrane stays below twice
+the threshold; above it snnTorch subtracts again in the next step before testing for a spike, we do not.
 
 The SSM neuron also carries a dendrite state next to ``mem``. Passing back the ``mem`` this neuron returned (or a
 detached alias of it) continues both; assigning any other tensor to ``mem`` (``reset_mem``, ``utils.reset``, a

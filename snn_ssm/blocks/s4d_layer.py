@@ -51,10 +51,9 @@ class _S4DLayerBase(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``[T, B, H]`` → ``[T, B, H]``."""
-        _checks.check_tensor(x, "x", min_ndim=3, layout="[T, B, H]")
+        _checks.check_tensor(x, "x", min_ndim=3, layout="[T, B, H]", device_of=self.output_linear.weight)
         if x.ndim != 3 or x.shape[2] != self.d_model:
             raise ValueError(f"x must have layout [T, B, H={self.d_model}], got shape {tuple(x.shape)}")
-        _checks.check_device(x, "x", self.output_linear.weight)
         y = self.dendrite(x.unsqueeze(-1)).squeeze(-1)  # (T B H)
         z = self.dropout(self.activation(y))
         return nn.functional.glu(self.output_linear(z), dim=-1)

@@ -71,8 +71,8 @@ class LIF(LIFSoma):
     def _prepare(self, x: torch.Tensor, *, single_step: bool) -> torch.Tensor:
         layout = "[B, C, ...]" if single_step else "[T, B, C, ...]"
         min_ndim = (1 if single_step else 2) if self.shared else (2 if single_step else 3)
-        _checks.check_tensor(x, "x", min_ndim=min_ndim, layout=layout, allow_empty_time=single_step)
-        _checks.check_device(x, "x", self._anchor)
+        _checks.check_tensor(x, "x", min_ndim=min_ndim, layout=layout, allow_empty_time=single_step,
+                             device_of=self._anchor)
         if x.ndim == min_ndim and self.shared and x.ndim < (2 if single_step else 3):
             x = x.unsqueeze(-1)  # a shared neuron also takes [T, B] / [B]
         self.ensure_channels(x.shape[1 if single_step else 2])

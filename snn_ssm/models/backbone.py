@@ -46,11 +46,10 @@ class SequenceClassifier(nn.Module):
             if x.ndim != 2 or x.shape[0] == 0:
                 raise ValueError(f"x must have layout [T, B] with T >= 1, got shape {tuple(x.shape)}")
             return self.encoder(x)
-        _checks.check_tensor(x, "x", min_ndim=3, layout="[T, B, d_input]")
+        _checks.check_tensor(x, "x", min_ndim=3, layout="[T, B, d_input]", device_of=self.encoder.weight)
         if x.ndim != 3 or x.shape[2] != self.encoder.in_features:
             raise ValueError(f"x must have layout [T, B, d_input={self.encoder.in_features}], "
                              f"got shape {tuple(x.shape)}")
-        _checks.check_device(x, "x", self.encoder.weight)
         return self.encoder(x)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
