@@ -17,7 +17,8 @@ def test_embedded_subset_is_the_first_mnist_test_images():
 
 def write_idx(path, arr, magic_dtype=0x08, gz=True):
     data = bytes([0, 0, magic_dtype, arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape) + arr.tobytes()
-    (gzip.open if gz else open)(path, "wb").write(data)
+    with (gzip.open if gz else open)(path, "wb") as f:
+        f.write(data)
 
 
 def test_load_mnist_from_folder_and_env(tmp_path, monkeypatch):

@@ -164,3 +164,25 @@ def test_bad_step_input_and_constructor_arguments():
 def test_extra_repr_names_the_options():
     r = repr(SSMDendriteLIF(4, d_state=8, reset="soft"))
     assert "d_state=8" in r and "reset='soft'" in r and "channels=4" in r
+
+
+def test_reset_states_resets_only_the_given_model():
+    import snn_ssm
+
+    a = torch.nn.Sequential(SSMDendriteLIF(3), torch.nn.Sequential(LIF(3)))
+    b = SSMDendriteLIF(3)
+    x = torch.randn(4, 2, 3)
+    a(x), b(x)
+    snn_ssm.reset_states(a)
+    assert a[0].state == (None, None) and a[1][0].state == (None, None)
+    assert b.state.v is not None
+
+
+def test_factory_kwargs():
+    n = SSMDendriteLIF(3, dtype=torch.float64, device="cpu")
+    assert n.ln_vth.dtype == torch.float64 and n.dendrite.log_dt.dtype == torch.float64
+    from snn_ssm import SpikingSSM
+
+    m = SpikingSSM(1, 2, d_model=4, n_layers=1, dtype=torch.float64)
+    assert all(p.dtype == torch.float64 for p in m.parameters())
+    assert m(torch.rand(6, 2, 1, dtype=torch.float64)).dtype == torch.float64

@@ -1,0 +1,71 @@
+"""CUDA behaviour of the reference implementation (skipped without a GPU; run on the device machine)."""
+import pytest
+import torch
+
+import snn_ssm
+from snn_ssm import SSMDendriteLIF, SpikingSSM
+
+pytestmark = pytest.mark.gpu
+
+
+def test_neuron_on_cuda_matches_cpu():
+    x = torch.randn(500, 4, 32)
+    cpu = SSMDendriteLIF(32)
+    gpu = SSMDendriteLIF(32).cuda()
+    gpu.load_state_dict(cpu.state_dict())
+    s_cpu, s_gpu = cpu(x), gpu(x.cuda())
+    # Different FFT and reduction orders round differently: bound the flips at threshold (1 in 10^4 neuron-steps).
+    assert int((s_cpu != s_gpu.cpu()).sum()) <= x.numel() // 10_000
+    assert gpu.state.v.is_cuda and gpu.state.h.is_cuda
+
+
+def test_state_follows_device_moves():
+    n = SSMDendriteLIF(8)
+    n(torch.randn(20, 2, 8))
+    n.cuda()
+    assert n.state.v.is_cuda and n.state.h.is_cuda and n.ln_vth.is_cuda
+    n(torch.randn(5, 2, 8, device="cuda"))
+    n.cpu()
+    assert n.state.v.device.type == "cpu"
+    lazy = SSMDendriteLIF().cuda()  # lazily built parameters land on the module's device
+    lazy(torch.randn(5, 2, 3, device="cuda"))
+    assert lazy.dendrite.C.is_cuda
+
+
+def test_device_mismatch_is_a_clear_error():
+    n = SSMDendriteLIF(4).cuda()
+    with pytest.raises(ValueError, match="cpu.*cuda|move"):
+        n(torch.randn(5, 2, 4))
+    model = SpikingSSM(1, 10, d_model=8, n_layers=1).cuda()
+    with pytest.raises(ValueError, match="move"):
+        model(torch.randn(5, 2, 1))
+
+
+def test_backbone_trains_on_cuda():
+    model = SpikingSSM(1, 10, d_model=32, n_layers=2, device="cuda")
+    opt = torch.optim.AdamW(snn_ssm.param_groups(model, 1e-2, 1e-2))
+    loss = torch.nn.functional.cross_entropy(model(torch.rand(784, 16, 1, device="cuda")),
+                                             torch.randint(0, 10, (16,), device="cuda"))
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss)
+
+
+def test_adapters_on_cuda():
+    pytest.importorskip("spikingjelly.activation_based")
+    pytest.importorskip("snntorch")
+    from snntorch import utils
+    from spikingjelly.activation_based import functional
+    from spikingjelly.activation_based.model import parametric_lif_net
+
+    from snn_ssm import snntorch as st, spikingjelly as sjn
+
+    net = parametric_lif_net.MNISTNet(channels=8, spiking_neuron=sjn.SSMDendriteLIF, step_mode="m", d_state=4)
+    functional.set_step_mode(net, "m")
+    net = net.cuda()
+    net(torch.rand(2, 2, 1, 28, 28, device="cuda")).sum().backward()
+    functional.reset_net(net)
+    n = st.SSMDendriteLIF(4, init_hidden=True).cuda()
+    n(torch.rand(2, 4, device="cuda"))
+    utils.reset(torch.nn.Sequential(n))
+    assert n.mem.device.type == "cuda"
