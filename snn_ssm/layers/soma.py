@@ -67,6 +67,8 @@ class LIFSoma(ChannelModule):
         self._maybe_build()
 
     def _build(self, rows: int) -> None:
+        if self.beta.ndim == 1 and self.beta.numel() not in (1, rows):
+            raise ValueError(f"beta has {self.beta.numel()} per-channel values but the input has {rows} channels")
         ln_vth = torch.full((rows,), math.log(self.v_th_init), **self.factory)
         if self.learn_threshold:
             self.ln_vth = nn.Parameter(ln_vth)
