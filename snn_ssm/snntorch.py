@@ -24,7 +24,6 @@ Note: ``snntorch.utils.reset`` resets *every* ``Leaky`` in the process (snnTorch
 """
 from __future__ import annotations
 
-import math
 
 import snntorch as snn
 import torch
@@ -45,15 +44,25 @@ def _has_graph(h) -> bool:
 
 
 class _LeakyAdapter(snn.Leaky):
-    """An snnTorch ``Leaky`` whose dynamics are a neutral snn_ssm neuron held in ``self.neuron``."""
+    """An snnTorch ``Leaky`` whose dynamics are a neutral snn_ssm neuron (``core_cls``) held in ``self.neuron``."""
 
-    def _setup(self, neuron: core.LIF, *, beta, threshold, spike_grad, init_hidden, reset_mechanism, output,
-               multi_step: bool):
+    core_cls: type = core.LIF
+
+    def __init__(self, channels: int | None = None, *, beta=0.125, threshold: float = 1.0, spike_grad=None,
+                 init_hidden: bool = False, output: bool = False, learn_beta: bool = False,
+                 learn_threshold: bool = True, reset_mechanism: str = "zero", multi_step: bool = False, **kwargs):
         if reset_mechanism not in _RESETS:
             raise ValueError(f"reset_mechanism must be one of {sorted(_RESETS)}, got {reset_mechanism!r}")
-        snn.Leaky.__init__(self, beta=float(torch.as_tensor(beta).flatten()[0]), threshold=float(threshold),
-                           spike_grad=spike_grad, init_hidden=init_hidden, reset_mechanism=reset_mechanism,
-                           output=output, reset_delay=False)
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
+            raise ValueError(f"threshold must be a positive number, got {threshold!r}")
+        soma = dict(beta=beta, learn_beta=learn_beta, v_th=float(threshold), learn_threshold=learn_threshold,
+                    reset=_RESETS[reset_mechanism])
+        if spike_grad is not None:
+            soma["surrogate"] = spike_grad
+        neuron = self.core_cls(channels, **soma, **kwargs)
+        super().__init__(beta=float(torch.as_tensor(beta).flatten()[0]), threshold=float(threshold),
+                         spike_grad=spike_grad, init_hidden=init_hidden, reset_mechanism=reset_mechanism,
+                         output=output, reset_delay=False)
         # snnTorch registered its own beta/threshold buffers; the neutral neuron owns those parameters here.
         del self._buffers["beta"], self._buffers["threshold"]
         self.neuron = neuron
@@ -118,16 +127,6 @@ class _LeakyAdapter(snn.Leaky):
         return f"multi_step={self.multi_step}, init_hidden={self.init_hidden}, output={self.output}"
 
 
-def _soma_kwargs(beta, threshold, learn_beta, learn_threshold, reset_mechanism, spike_grad, kwargs):
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
-        raise ValueError(f"threshold must be a positive number, got {threshold!r}")
-    soma = dict(beta=beta, learn_beta=learn_beta, v_th=float(threshold), learn_threshold=learn_threshold,
-                reset=_RESETS.get(reset_mechanism, reset_mechanism))
-    if spike_grad is not None:
-        soma["surrogate"] = spike_grad
-    return {**soma, **kwargs}
-
-
 @register("lif", framework="snntorch")
 class LIF(_LeakyAdapter):
     """The SpikingSSM LIF soma as an snnTorch neuron.
@@ -152,12 +151,7 @@ class LIF(_LeakyAdapter):
         ...     spk, mem = lif(x_t, mem)
     """
 
-    def __init__(self, channels: int | None = None, *, beta=0.125, threshold: float = 1.0, spike_grad=None,
-                 init_hidden: bool = False, output: bool = False, learn_beta: bool = False,
-                 learn_threshold: bool = True, reset_mechanism: str = "zero", multi_step: bool = False, **kwargs):
-        soma = _soma_kwargs(beta, threshold, learn_beta, learn_threshold, reset_mechanism, spike_grad, kwargs)
-        self._setup(core.LIF(channels, **soma), beta=beta, threshold=threshold, spike_grad=spike_grad,
-                    init_hidden=init_hidden, reset_mechanism=reset_mechanism, output=output, multi_step=multi_step)
+    core_cls = core.LIF
 
 
 @register("ssm_dendrite_lif", framework="snntorch")
@@ -175,9 +169,4 @@ class SSMDendriteLIF(_LeakyAdapter):
         >>> loss = SF.ce_rate_loss()(net(torch.rand(25, 8, 784)), torch.randint(0, 10, (8,)))
     """
 
-    def __init__(self, channels: int | None = None, *, beta=0.125, threshold: float = 1.0, spike_grad=None,
-                 init_hidden: bool = False, output: bool = False, learn_beta: bool = False,
-                 learn_threshold: bool = True, reset_mechanism: str = "zero", multi_step: bool = False, **kwargs):
-        soma = _soma_kwargs(beta, threshold, learn_beta, learn_threshold, reset_mechanism, spike_grad, kwargs)
-        self._setup(core.SSMDendriteLIF(channels, **soma), beta=beta, threshold=threshold, spike_grad=spike_grad,
-                    init_hidden=init_hidden, reset_mechanism=reset_mechanism, output=output, multi_step=multi_step)
+    core_cls = core.SSMDendriteLIF

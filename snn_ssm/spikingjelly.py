@@ -34,7 +34,10 @@ class _MemoryNeuron:
     keeps ``reset``/``detach``/``_apply`` (which handle the dendrite state) ahead of ``MemoryModule``'s.
     """
 
-    def _init_memories(self, step_mode: str) -> None:
+    def __init__(self, channels: int | None = None, *, step_mode: str = "s", surrogate_function=None, **kwargs):
+        if surrogate_function is not None:
+            kwargs["surrogate"] = surrogate_function
+        super().__init__(channels, **kwargs)
         self.register_memory("v", None)
         self.register_memory("h", None)
         self.step_mode = step_mode
@@ -54,6 +57,9 @@ class _MemoryNeuron:
         return (s,), tuple(state)
 
     forward = base.MemoryModule.forward
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, step_mode={self.step_mode!r}"
 
 
 @register("lif", framework="spikingjelly")
@@ -75,15 +81,6 @@ class LIF(_MemoryNeuron, core.LIF, base.MemoryModule):
         >>> s = lif(torch.rand(16, 4, 8)); functional.reset_net(lif)
     """
 
-    def __init__(self, channels: int | None = None, *, step_mode: str = "s", surrogate_function=None, **kwargs):
-        if surrogate_function is not None:
-            kwargs["surrogate"] = surrogate_function
-        super().__init__(channels, **kwargs)
-        self._init_memories(step_mode)
-
-    def extra_repr(self) -> str:
-        return f"{core.LIF.extra_repr(self)}, step_mode={self.step_mode!r}"
-
 
 @register("ssm_dendrite_lif", framework="spikingjelly")
 class SSMDendriteLIF(_MemoryNeuron, core.SSMDendriteLIF, base.MemoryModule):
@@ -95,12 +92,3 @@ class SSMDendriteLIF(_MemoryNeuron, core.SSMDendriteLIF, base.MemoryModule):
         >>> from spikingjelly.activation_based.model import parametric_lif_net
         >>> net = parametric_lif_net.MNISTNet(channels=8, spiking_neuron=SSMDendriteLIF, step_mode="m")
     """
-
-    def __init__(self, channels: int | None = None, *, step_mode: str = "s", surrogate_function=None, **kwargs):
-        if surrogate_function is not None:
-            kwargs["surrogate"] = surrogate_function
-        super().__init__(channels, **kwargs)
-        self._init_memories(step_mode)
-
-    def extra_repr(self) -> str:
-        return f"{core.SSMDendriteLIF.extra_repr(self)}, step_mode={self.step_mode!r}"

@@ -110,7 +110,7 @@ def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn
         log.info("swap_neurons: replaced 1 neuron by %r", to)
         return root
     count = 0
-    for name, parent in list(model.named_modules()):
+    for parent in list(model.modules()):
         for child_name, child in list(parent.named_children()):
             new = replacement(child)
             if new is not None:

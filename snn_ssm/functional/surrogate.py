@@ -28,45 +28,34 @@ def _heaviside(x: torch.Tensor) -> torch.Tensor:
     return (x >= 0).to(x.dtype)
 
 
-class Triangle(torch.autograd.Function):
+class _Spike(torch.autograd.Function):
+    """Heaviside forward; subclasses give the surrogate gradient in ``backward``."""
+
     @staticmethod
     def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:
         ctx.save_for_backward(x)
         ctx.alpha = alpha
         return _heaviside(x)
 
+
+class Triangle(_Spike):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        (x,) = ctx.saved_tensors
-        a = ctx.alpha
+        (x,), a = ctx.saved_tensors, ctx.alpha
         return grad_out * (a - a * a * x.abs()).clamp_min(0), None
 
 
-class ATan(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        return _heaviside(x)
-
+class ATan(_Spike):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        (x,) = ctx.saved_tensors
-        a = ctx.alpha
+        (x,), a = ctx.saved_tensors, ctx.alpha
         return grad_out * (a / 2) / (1 + (math.pi / 2 * a * x) ** 2), None
 
 
-class Sigmoid(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        return _heaviside(x)
-
+class Sigmoid(_Spike):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        (x,) = ctx.saved_tensors
-        a = ctx.alpha
+        (x,), a = ctx.saved_tensors, ctx.alpha
         sg = torch.sigmoid(a * x)
         return grad_out * a * sg * (1 - sg), None
 

@@ -1,7 +1,6 @@
 """Spike-rate monitoring with forward hooks."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..layers.soma import LIFSoma
