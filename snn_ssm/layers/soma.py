@@ -6,7 +6,9 @@ import math
 import torch
 from torch import nn
 
-from ..functional.lif import check_soma_options, lif_seq, lif_step
+from ..functional.lif import check_soma_options, lif_step
+from ..ops.dispatch import BACKENDS
+from ..ops.lif_scan import lif_scan
 from ..functional.surrogate import SURROGATES, Surrogate, resolve
 from ._lazy import ChannelModule
 
@@ -38,6 +40,8 @@ class LIFSoma(ChannelModule):
         surrogate (str or callable): ``"triangle"``, ``"atan"``, ``"sigmoid"``, or an ``x -> spikes`` callable.
             Default: ``"triangle"``.
         alpha (float, optional): surrogate sharpness (named surrogates only).
+        backend (str): multi-step kernel, ``"auto"``, ``"torch"``, ``"numba"`` or ``"triton"`` (see
+            :mod:`snn_ssm.ops.dispatch`). Default: ``"auto"``.
     """
 
     _channel_key = "ln_vth"
@@ -45,9 +49,12 @@ class LIFSoma(ChannelModule):
     def __init__(self, channels: int | None = None, *, beta=0.125, learn_beta: bool = False, v_th: float = 1.0,
                  learn_threshold: bool = True, shared: bool = False, v_reset: float = 0.0, reset: str = "hard",
                  detach_reset: bool = False, grad_mode: str = "bptt", surrogate: Surrogate = "triangle",
-                 alpha: float | None = None, device=None, dtype=None):
+                 alpha: float | None = None, backend: str = "auto", device=None, dtype=None):
         super().__init__(channels, shared, device, dtype)
         check_soma_options(reset, grad_mode)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.backend = backend
         beta_t = torch.as_tensor(beta, dtype=self._anchor.dtype, device=self._anchor.device).clone()
         if beta_t.ndim > 1 or not bool(((beta_t >= 0) & (beta_t <= 1)).all()):
             raise ValueError(f"beta must be a scalar or 1-D per-channel tensor with values in [0, 1], got {beta!r}")
@@ -91,7 +98,7 @@ class LIFSoma(ChannelModule):
     def run(self, y: torch.Tensor, v0: torch.Tensor | None):
         """Sequence ``y`` ``[T, B, C, *]`` from membrane ``v0`` → ``(spikes, v_T)``."""
         beta, v_th = self._broadcast(y.ndim - 1, 1)
-        return lif_seq(y, v0, beta, v_th, **self._options())
+        return lif_scan(y, v0, beta, v_th, backend=self.backend, **self._options())
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         """Spikes for a whole sequence ``y`` ``[T, B, C, *]`` from rest (stateless; see ``LIF`` for a neuron)."""
@@ -110,4 +117,4 @@ class LIFSoma(ChannelModule):
         return (f"channels={self.channels}, beta={beta}, learn_beta={isinstance(self.beta, nn.Parameter)}, "
                 f"v_th={self.v_th_init:g}, learn_threshold={self.learn_threshold}, "
                 f"reset={self.reset_mode!r}, v_reset={self.v_reset:g}, detach_reset={self.detach_reset}, "
-                f"grad_mode={self.grad_mode!r}, surrogate={surrogate}, shared={self.shared}")
+                f"grad_mode={self.grad_mode!r}, surrogate={surrogate}, shared={self.shared}, backend={self.backend!r}")

@@ -1,0 +1,95 @@
+"""Choose the backend of an op: ``auto``, ``torch`` (the reference), ``numba`` (CPU), ``triton`` (CUDA).
+
+Precedence: an explicit ``backend=`` argument (a neuron's ``backend`` option), then :func:`use_backend`, then the
+``SNN_SSM_BACKEND`` environment variable, then ``auto``. ``auto`` picks the fastest backend that is installed and
+supports the call (device, dtype, options) and logs its choice once per (op, device, backend); an unsupported
+configuration falls back to ``torch``. An explicit request that cannot be honoured raises and says how to fix it.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import importlib.util
+import logging
+import os
+
+__all__ = ["BACKENDS", "use_backend", "requested_backend", "available", "choose"]
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "torch", "numba", "triton")
+ENV_VAR = "SNN_SSM_BACKEND"
+_INSTALL = {"numba": "pip install 'snn_ssm[numba]'  (numba, CPU)",
+            "triton": "pip install triton  (ships with CUDA builds of torch)"}
+_PREFERENCE = {"cpu": ("numba", "torch"), "cuda": ("triton", "torch")}
+
+_override: contextvars.ContextVar[str | None] = contextvars.ContextVar("snn_ssm_backend", default=None)
+_logged: set = set()
+
+
+def _check(name: str, what: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"{what} must be one of {BACKENDS}, got {name!r}")
+    return name
+
+
+@contextlib.contextmanager
+def use_backend(name: str):
+    """Context manager: ops inside use ``name`` unless a call names its own backend.
+
+    Examples::
+
+        >>> with snn_ssm.ops.use_backend("torch"):
+        ...     spikes = neuron(x)          # the pure-torch reference, whatever is installed
+    """
+    token = _override.set(_check(name, "backend"))
+    try:
+        yield
+    finally:
+        _override.reset(token)
+
+
+def requested_backend(explicit: str | None = None) -> str:
+    if explicit is not None and explicit != "auto":
+        return _check(explicit, "backend")
+    scoped = _override.get()
+    if scoped is not None:
+        return scoped
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return _check(env.strip().lower(), f"the environment variable {ENV_VAR}")
+    return "auto"
+
+
+def available(name: str) -> bool:
+    """Whether backend ``name`` can be imported here (``torch`` always can)."""
+    if name == "torch":
+        return True
+    return importlib.util.find_spec(name) is not None
+
+
+def choose(op: str, device_type: str, supports: dict[str, str | None], explicit: str | None = None) -> str:
+    """The backend to run ``op`` with.
+
+    Args:
+        supports: for each candidate backend, ``None`` if it supports this call, else the reason it does not.
+    """
+    name = requested_backend(explicit)
+    if name != "auto":
+        if name != "torch" and not available(name):
+            raise RuntimeError(f"backend {name!r} was requested for {op} but is not installed: {_INSTALL[name]}")
+        reason = supports.get(name, f"{name} has no {op} kernel")
+        if name != "torch" and reason is not None:
+            raise ValueError(f"backend {name!r} cannot run this {op} call: {reason}")
+        return name
+    for candidate in _PREFERENCE.get(device_type, ("torch",)):
+        if candidate == "torch" or (available(candidate) and supports.get(candidate, "n/a") is None):
+            key = (op, device_type, candidate)
+            if key not in _logged:
+                _logged.add(key)
+                why = "" if candidate != "torch" else " (" + "; ".join(
+                    f"{b}: {'not installed' if not available(b) else supports.get(b, 'n/a')}"
+                    for b in _PREFERENCE.get(device_type, ()) if b != "torch") + ")"
+                log.info("snn_ssm: %s on %s uses the %s backend%s", op, device_type, candidate, why)
+            return candidate
+    return "torch"

@@ -1,0 +1,119 @@
+"""The multi-step LIF soma as a fused scan, with the pure-torch reference :func:`lif_scan_ref`.
+
+:func:`lif_scan` has the signature of :func:`snn_ssm.functional.lif_seq` (plus ``backend``) and returns what it
+returns: spikes ``[T, B, *]`` and the final membrane ``[B, *]``, with gradients for the input, the initial
+membrane, β and v_th. Kernels run named surrogates on float32/float64; anything else uses the reference.
+
+Storage for the backward: the membrane at the start of every 16-step chunk (0.25 bytes per neuron-step in fp32,
+1.25 with the uint8 spikes the kernel may keep) — the backward recomputes each chunk from its checkpoint with the
+same floating-point operations as the forward, so the recomputed membranes and spikes are bit-identical and the
+gradients equal those of autograd through the reference loop (up to summation order).
+"""
+from __future__ import annotations
+
+import torch
+
+from ...functional.lif import check_soma_options, lif_seq
+from ...functional.surrogate import DEFAULT_ALPHA, SURROGATES, _Named
+from ..dispatch import choose
+
+__all__ = ["lif_scan", "lif_scan_ref"]
+
+lif_scan_ref = lif_seq
+_RESET_CODE = {"hard": 0, "soft": 1, "none": 2}
+_SURROGATE_CODE = {"triangle": 0, "atan": 1, "sigmoid": 2}
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+
+
+def _named_surrogate(surrogate, alpha):
+    """``(code, alpha)`` for a surrogate the kernels implement, else ``None``."""
+    if isinstance(surrogate, str) and surrogate in SURROGATES:
+        return _SURROGATE_CODE[surrogate], float(DEFAULT_ALPHA[surrogate] if alpha is None else alpha)
+    if isinstance(surrogate, _Named):
+        name = {cls: n for n, cls in SURROGATES.items()}[surrogate.fn]
+        return _SURROGATE_CODE[name], surrogate.alpha
+    return None
+
+
+class _NumbaLIFScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, y, v0, beta, k, opts):
+        from . import numba as kernels
+
+        v_reset, reset, detach_reset, local, sg_code, alpha = opts
+        T, N = y.shape
+        yn = y.detach().contiguous().numpy()
+        dt = yn.dtype.type
+        spikes = torch.empty_like(y)
+        ckpt = torch.empty(((T + kernels.CHUNK - 1) // kernels.CHUNK + 1, N), dtype=y.dtype)
+        kernels.forward(yn, v0.detach().contiguous().numpy(), beta.detach().contiguous().numpy(),
+                        k.detach().contiguous().numpy(), dt(v_reset), reset, spikes.numpy(), ckpt.numpy())
+        ctx.save_for_backward(y, beta, k, ckpt)
+        ctx.opts = opts
+        return spikes, ckpt[-1].clone()
+
+    @staticmethod
+    def backward(ctx, g_s, g_vT):
+        from . import numba as kernels
+
+        y, beta, k, ckpt = ctx.saved_tensors
+        v_reset, reset, detach_reset, local, sg_code, alpha = ctx.opts
+        dt = y.numpy().dtype.type
+        g_s = torch.zeros_like(y) if g_s is None else g_s.contiguous()
+        g_vT = torch.zeros_like(y[0]) if g_vT is None else g_vT.contiguous()
+        g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, y[0], beta, k))
+        kernels.backward(y.detach().numpy(), beta.detach().numpy(), k.detach().numpy(), dt(v_reset), reset,
+                         detach_reset, local, sg_code, dt(alpha), ckpt.numpy(), g_s.numpy(), g_vT.numpy(),
+                         g_y.numpy(), g_v0.numpy(), g_beta.numpy(), g_k.numpy())
+        return g_y, g_v0, g_beta, g_k, None
+
+
+_FUNCTIONS = {"numba": _NumbaLIFScan}
+
+
+def _kernel_support(y, surrogate, alpha) -> dict:
+    reason = None
+    if y.dtype not in _KERNEL_DTYPES:
+        reason = f"dtype {y.dtype} (kernels take float32/float64)"
+    elif _named_surrogate(surrogate, alpha) is None:
+        reason = "a custom surrogate callable (kernels implement triangle/atan/sigmoid)"
+    return {"numba": reason if reason or y.device.type == "cpu" else f"device {y.device.type}",
+            "triton": reason if reason or y.device.type == "cuda" else f"device {y.device.type}"}
+
+
+def lif_scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, v_reset: float = 0.0,
+             reset: str = "hard", detach_reset: bool = False, grad_mode: str = "bptt", surrogate="triangle",
+             alpha: float | None = None, backend: str | None = None):
+    """:func:`snn_ssm.functional.lif_seq` computed by the fastest available backend.
+
+    Args:
+        y, v0, beta, v_th, v_reset, reset, detach_reset, grad_mode, surrogate, alpha: as in
+            :func:`~snn_ssm.functional.lif_seq` (``y`` ``[T, B, *]``; ``beta``/``v_th`` broadcastable to ``y[0]``).
+        backend (str, optional): ``"auto"``, ``"torch"``, ``"numba"`` or ``"triton"``; ``None`` follows
+            :func:`snn_ssm.ops.use_backend` / ``SNN_SSM_BACKEND`` / ``auto``.
+
+    Returns:
+        ``(spikes [T, B, *], v_T [B, *])``.
+
+    Examples::
+
+        >>> s, v = lif_scan(torch.randn(1000, 64, 256), None, beta=0.5, backend="numba")
+    """
+    check_soma_options(reset, grad_mode)
+    name = choose("lif_scan", y.device.type, _kernel_support(y, surrogate, alpha), backend)
+    if name == "torch":
+        return lif_seq(y, v0, beta, v_th, v_reset=v_reset, reset=reset, detach_reset=detach_reset,
+                       grad_mode=grad_mode, surrogate=surrogate, alpha=alpha)
+    T = y.shape[0]
+    step_shape = y.shape[1:]
+    sg_code, a = _named_surrogate(surrogate, alpha)
+    # Per-neuron parameters built with differentiable torch ops, so autograd sums their gradients back to the
+    # shapes the caller gave (per channel, shared, ...); k = 1/v_th is rounded exactly as the reference rounds it.
+    k = torch.as_tensor(1.0 / v_th, dtype=y.dtype, device=y.device)
+    beta_t = torch.as_tensor(beta, dtype=y.dtype, device=y.device)
+    beta_n = beta_t.expand(step_shape).reshape(-1)
+    k_n = k.expand(step_shape).reshape(-1)
+    v0_n = (torch.zeros(step_shape, dtype=y.dtype, device=y.device) if v0 is None else v0).reshape(-1)
+    opts = (float(v_reset), _RESET_CODE[reset], bool(detach_reset), grad_mode == "local", sg_code, a)
+    s, v_T = _FUNCTIONS[name].apply(y.reshape(T, -1), v0_n, beta_n, k_n, opts)
+    return s.reshape(y.shape), v_T.reshape(step_shape)

@@ -1,0 +1,126 @@
+"""Every lif_scan backend against the reference: spikes and final state exactly, all gradients closely."""
+import logging
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from snn_ssm.ops import available, lif_scan, lif_scan_ref, use_backend
+from snn_ssm.ops import dispatch
+
+CPU_BACKENDS = [b for b in ("numba",) if available(b)]
+GPU_BACKENDS = [pytest.param("triton", marks=pytest.mark.gpu)]
+
+
+def compare(backend, T, B, C, dtype=torch.float32, device="cpu", noncontiguous=False, **kw):
+    g = torch.Generator().manual_seed(T * 1000 + B * 10 + C)
+    y = (torch.randn(T, B, C, generator=g, dtype=dtype) * 1.5).to(device).requires_grad_()
+    v0 = torch.randn(B, C, generator=g, dtype=dtype).to(device).requires_grad_()
+    beta = torch.rand(C, generator=g, dtype=dtype).to(device).requires_grad_()
+    v_th = (torch.rand(C, generator=g, dtype=dtype) + 0.5).to(device).requires_grad_()
+    gs = torch.randn(T, B, C, generator=g, dtype=dtype).to(device)
+    if noncontiguous:
+        gs = torch.randn(C, B, T, generator=g, dtype=dtype).to(device).permute(2, 1, 0)
+    gv = torch.randn(B, C, generator=g, dtype=dtype).to(device)
+    inputs = (y, v0, beta, v_th)
+    out = []
+    for b in (backend, "torch"):
+        s, v = lif_scan(y, v0, beta, v_th, backend=b, **kw)
+        grads = torch.autograd.grad((s * gs).sum() + (v * gv).sum(), inputs, allow_unused=True)
+        out.append((s, v, [torch.zeros_like(x) if gr is None else gr for x, gr in zip(inputs, grads)]))
+    (s, v, gk), (s_ref, v_ref, g_ref) = out
+    assert torch.equal(s, s_ref), f"{int((s != s_ref).sum())} spikes differ"
+    assert torch.equal(v, v_ref)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-12)
+    for name, a, b in zip(("y", "v0", "beta", "v_th"), gk, g_ref):
+        torch.testing.assert_close(a, b, msg=name, **tol)
+
+
+OPTIONS = [dict(reset=r, grad_mode=m, detach_reset=d, surrogate=sg)
+           for r, m, d, sg in [("hard", "bptt", False, "triangle"), ("hard", "bptt", True, "atan"),
+                               ("soft", "bptt", False, "sigmoid"), ("soft", "local", True, "triangle"),
+                               ("none", "bptt", False, "atan"), ("hard", "local", False, "sigmoid")]]
+SIZES = [(1, 3, 5), (7, 2, 67), (1000, 3, 5), (33, 5, 64)]
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS + GPU_BACKENDS)
+@pytest.mark.parametrize("T, B, C", SIZES, ids=[f"T{t}-B{b}-C{c}" for t, b, c in SIZES])
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "-".join(str(v) for v in o.values()))
+def test_backend_matches_reference(backend, T, B, C, opts):
+    compare(backend, T, B, C, device="cuda" if backend == "triton" else "cpu", **opts)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS + GPU_BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dtypes_and_noncontiguous_upstream_gradient(backend, dtype):
+    compare(backend, 100, 4, 9, dtype=dtype, device="cuda" if backend == "triton" else "cpu",
+            noncontiguous=True, reset="soft", v_reset=0.0)
+    compare(backend, 50, 2, 3, dtype=dtype, device="cuda" if backend == "triton" else "cpu",
+            reset="hard", v_reset=0.3, alpha=2.5)
+
+
+@pytest.mark.skipif(not CPU_BACKENDS, reason="numba is not installed")
+@settings(max_examples=40, deadline=None)
+@given(T=st.integers(1, 70), B=st.integers(1, 4), C=st.integers(1, 80), reset=st.sampled_from(["hard", "soft", "none"]),
+       grad_mode=st.sampled_from(["bptt", "local"]), detach=st.booleans(),
+       surrogate=st.sampled_from(["triangle", "atan", "sigmoid"]), v_reset=st.floats(-0.5, 0.5))
+def test_fuzz_against_reference(T, B, C, reset, grad_mode, detach, surrogate, v_reset):
+    compare("numba", T, B, C, reset=reset, grad_mode=grad_mode, detach_reset=detach, surrogate=surrogate,
+            v_reset=v_reset)
+
+
+@pytest.mark.skipif(not CPU_BACKENDS, reason="numba is not installed")
+def test_backward_stores_at_most_two_bytes_per_neuron_step():
+    T, B, C = 1000, 4, 64
+    y = torch.randn(T, B, C, requires_grad=True)
+    saved = []
+
+    def pack(t):
+        saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        lif_scan(y, None, 0.5, backend="numba")
+    extra = sum(t.numel() * t.element_size() for t in saved if t.data_ptr() != y.data_ptr())
+    assert extra <= 2 * T * B * C, f"{extra / (T * B * C):.2f} bytes per neuron-step"
+
+
+def test_dispatch_precedence_and_errors(monkeypatch, caplog):
+    y = torch.randn(5, 2, 3)
+    monkeypatch.setenv(dispatch.ENV_VAR, "torch")
+    assert dispatch.requested_backend() == "torch"
+    with use_backend("numba"):
+        assert dispatch.requested_backend() == "numba"
+        assert dispatch.requested_backend("torch") == "torch"
+    monkeypatch.setenv(dispatch.ENV_VAR, "cuda-magic")
+    with pytest.raises(ValueError, match="SNN_SSM_BACKEND"):
+        lif_scan(y, None, 0.5)
+    monkeypatch.delenv(dispatch.ENV_VAR)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        lif_scan(y, None, 0.5, backend="cupy2")
+    monkeypatch.setattr(dispatch, "available", lambda name: name == "torch")
+    with pytest.raises(RuntimeError, match=r"pip install 'snn_ssm\[numba\]'"):
+        lif_scan(y, None, 0.5, backend="numba")
+
+
+@pytest.mark.skipif(not available("triton"), reason="triton is not installed")
+def test_explicit_gpu_backend_on_a_cpu_tensor_is_an_error():
+    with pytest.raises(ValueError, match="cannot run.*device cpu"):
+        lif_scan(torch.randn(5, 2, 3), None, 0.5, backend="triton")
+
+
+@pytest.mark.skipif(not CPU_BACKENDS, reason="numba is not installed")
+def test_auto_falls_back_for_custom_surrogates_and_logs_its_choice_once(caplog, monkeypatch):
+    monkeypatch.setattr(dispatch, "_logged", set())
+    y = torch.randn(5, 2, 3)
+    with caplog.at_level(logging.INFO, logger="snn_ssm.ops.dispatch"):
+        lif_scan(y, None, 0.5)
+        lif_scan(y, None, 0.5)
+    assert sum("uses the numba backend" in r.message for r in caplog.records) == 1
+    custom = lambda x: (x >= 0).float()  # noqa: E731
+    s, _ = lif_scan(y, None, 0.5, surrogate=custom)
+    torch.testing.assert_close(s, lif_scan_ref(y, None, 0.5, surrogate=custom)[0])
+    with pytest.raises(ValueError, match="custom surrogate"):
+        lif_scan(y, None, 0.5, surrogate=custom, backend="numba")
+    with pytest.raises(ValueError, match="dtype"):
+        lif_scan(y.half(), None, 0.5, backend="numba")
