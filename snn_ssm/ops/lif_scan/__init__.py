@@ -35,40 +35,36 @@ def _named_surrogate(surrogate, alpha):
     return None
 
 
-class _NumbaLIFScan(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, y, v0, beta, k, opts):
-        from . import numba as kernels
+class _LIFScan(torch.autograd.Function):
+    """Autograd glue shared by the kernel backends; ``impl`` is the backend module with two launchers:
+    ``launch_forward(y, v0, beta, k, opts) -> (spikes, ckpt)`` and
+    ``launch_backward(y, beta, k, ckpt, g_s, g_vT, opts) -> (g_y, g_v0, g_beta, g_k)``."""
 
-        v_reset, reset, detach_reset, local, sg_code, alpha = opts
-        T, N = y.shape
-        yn = y.detach().contiguous().numpy()
-        dt = yn.dtype.type
-        spikes = torch.empty_like(y)
-        ckpt = torch.empty(((T + kernels.CHUNK - 1) // kernels.CHUNK + 1, N), dtype=y.dtype)
-        kernels.forward(yn, v0.detach().contiguous().numpy(), beta.detach().contiguous().numpy(),
-                        k.detach().contiguous().numpy(), dt(v_reset), reset, spikes.numpy(), ckpt.numpy())
+    @staticmethod
+    def forward(ctx, y, v0, beta, k, impl, opts):
+        y, beta, k = y.detach().contiguous(), beta.detach().contiguous(), k.detach().contiguous()
+        spikes, ckpt = impl.launch_forward(y, v0.detach().contiguous(), beta, k, opts)
         ctx.save_for_backward(y, beta, k, ckpt)
-        ctx.opts = opts
+        ctx.impl, ctx.opts = impl, opts
         return spikes, ckpt[-1].clone()
 
     @staticmethod
     def backward(ctx, g_s, g_vT):
-        from . import numba as kernels
-
         y, beta, k, ckpt = ctx.saved_tensors
-        v_reset, reset, detach_reset, local, sg_code, alpha = ctx.opts
-        dt = y.numpy().dtype.type
-        g_s = torch.zeros_like(y) if g_s is None else g_s.contiguous()
-        g_vT = torch.zeros_like(y[0]) if g_vT is None else g_vT.contiguous()
-        g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, y[0], beta, k))
-        kernels.backward(y.detach().numpy(), beta.detach().numpy(), k.detach().numpy(), dt(v_reset), reset,
-                         detach_reset, local, sg_code, dt(alpha), ckpt.numpy(), g_s.numpy(), g_vT.numpy(),
-                         g_y.numpy(), g_v0.numpy(), g_beta.numpy(), g_k.numpy())
-        return g_y, g_v0, g_beta, g_k, None
+        g_s = torch.zeros_like(y) if g_s is None else g_s
+        g_vT = torch.zeros_like(y[0]) if g_vT is None else g_vT
+        return (*ctx.impl.launch_backward(y, beta, k, ckpt, g_s, g_vT, ctx.opts), None, None)
 
 
-_FUNCTIONS = {"numba": _NumbaLIFScan}
+def _impl(name: str):
+    if name == "numba":
+        from . import numba as impl
+    else:
+        from . import triton as impl
+    return impl
+
+
+
 
 
 def _kernel_support(y, surrogate, alpha) -> dict:
@@ -115,5 +111,5 @@ def lif_scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, v_rese
     k_n = k.expand(step_shape).reshape(-1)
     v0_n = (torch.zeros(step_shape, dtype=y.dtype, device=y.device) if v0 is None else v0).reshape(-1)
     opts = (float(v_reset), _RESET_CODE[reset], bool(detach_reset), grad_mode == "local", sg_code, a)
-    s, v_T = _FUNCTIONS[name].apply(y.reshape(T, -1), v0_n, beta_n, k_n, opts)
+    s, v_T = _LIFScan.apply(y.reshape(T, -1), v0_n, beta_n, k_n, _impl(name), opts)
     return s.reshape(y.shape), v_T.reshape(step_shape)

@@ -108,3 +108,30 @@ def backward(y, beta, k, v_reset, reset, detach_reset, local, sg_code, alpha, ck
         g_beta[lo:hi] = gb
         g_k[lo:hi] = gk
     return
+
+
+def launch_forward(y, v0, beta, k, opts):
+    """``(spikes [T, N], ckpt [ceil(T/CHUNK) + 1, N])`` for CPU tensors; the last checkpoint row is v_T."""
+    import torch
+
+    v_reset, reset = opts[0], opts[1]
+    T, N = y.shape
+    spikes = torch.empty_like(y)
+    ckpt = torch.empty(((T + CHUNK - 1) // CHUNK + 1, N), dtype=y.dtype)
+    yn = y.contiguous().numpy()
+    forward(yn, v0.contiguous().numpy(), beta.contiguous().numpy(), k.contiguous().numpy(),
+            yn.dtype.type(v_reset), reset, spikes.numpy(), ckpt.numpy())
+    return spikes, ckpt
+
+
+def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts):
+    import torch
+
+    v_reset, reset, detach_reset, local, sg_code, alpha = opts
+    g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, y[0], beta, k))
+    yn = y.numpy()
+    dt = yn.dtype.type
+    backward(yn, beta.numpy(), k.numpy(), dt(v_reset), reset, detach_reset, local, sg_code, dt(alpha),
+             ckpt.numpy(), g_s.contiguous().numpy(), g_vT.contiguous().numpy(), g_y.numpy(), g_v0.numpy(),
+             g_beta.numpy(), g_k.numpy())
+    return g_y, g_v0, g_beta, g_k

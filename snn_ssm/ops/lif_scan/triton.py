@@ -1,0 +1,153 @@
+"""Triton kernels for the LIF scan: one program per ``BLOCK`` neurons, time sequential inside the program.
+
+Layout: ``y`` ``[T, N]`` contiguous, so each step's loads and stores are coalesced across the block. The inner
+``CHUNK``-step loop is unrolled so the input loads of a chunk (independent of the state) can be issued ahead of
+the arithmetic. Floating-point contraction is disabled at launch: the forward then performs exactly the rounded
+operations of the torch reference, so spikes and states are bit-identical. The backward recomputes each chunk from
+its checkpoint into a ``[CHUNK, N]`` scratch (L2-resident) and walks it in reverse. See ``README.md``.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+CHUNK = 16
+BLOCK = 128
+NUM_WARPS = 4
+
+
+@triton.jit
+def _surrogate(x, alpha, SG: tl.constexpr):
+    if SG == 0:
+        g = tl.maximum(alpha - alpha * alpha * tl.abs(x), 0.0)
+    elif SG == 1:
+        z = 1.5707963267948966 * alpha * x
+        g = (alpha / 2) / (1 + z * z)
+    else:
+        sg = 1 / (1 + tl.exp(-alpha * x))
+        g = alpha * sg * (1 - sg)
+    return g
+
+
+@triton.jit
+def _lif_scan_fwd_kernel(y_ptr, v0_ptr, beta_ptr, k_ptr, s_ptr, ckpt_ptr, scalars_ptr, T, N,
+                         RESET: tl.constexpr, CHUNK: tl.constexpr, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    v_reset = tl.load(scalars_ptr)
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    beta = tl.load(beta_ptr + offs, mask=mask, other=0.0)
+    k = tl.load(k_ptr + offs, mask=mask, other=0.0)
+    n_chunks = tl.cdiv(T, CHUNK)
+    for c in range(0, n_chunks):
+        tl.store(ckpt_ptr + c * N + offs, v, mask=mask)
+        for i in tl.static_range(CHUNK):
+            t = c * CHUNK + i
+            m = mask & (t < T)
+            y = tl.load(y_ptr + t * N + offs, mask=m, other=0.0)
+            u = beta * v + y * k
+            s = tl.where(u - 1.0 >= 0, 1.0, 0.0).to(u.dtype)
+            tl.store(s_ptr + t * N + offs, s.to(s_ptr.dtype.element_ty), mask=m)
+            if RESET == 0:
+                u = u - s * (u - v_reset)
+            elif RESET == 1:
+                u = u - s
+            v = tl.where(m, u, v)
+    tl.store(ckpt_ptr + n_chunks * N + offs, v, mask=mask)
+
+
+@triton.jit
+def _lif_scan_bwd_kernel(y_ptr, beta_ptr, k_ptr, ckpt_ptr, gs_ptr, gvT_ptr, gy_ptr, gv0_ptr, gbeta_ptr, gk_ptr,
+                         scratch_ptr, scalars_ptr, T, N,
+                         RESET: tl.constexpr, DETACH: tl.constexpr, LOCAL: tl.constexpr, SG: tl.constexpr,
+                         CHUNK: tl.constexpr, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    # v_reset and alpha in the input's dtype (float kernel arguments would be fp32)
+    v_reset = tl.load(scalars_ptr)
+    alpha = tl.load(scalars_ptr + 1)
+    beta = tl.load(beta_ptr + offs, mask=mask, other=0.0)
+    k = tl.load(k_ptr + offs, mask=mask, other=0.0)
+    gv = tl.load(gvT_ptr + offs, mask=mask, other=0.0)
+    gb = tl.zeros_like(gv)
+    gk = tl.zeros_like(gv)
+    n_chunks = tl.cdiv(T, CHUNK)
+    for cc in range(0, n_chunks):
+        c = n_chunks - 1 - cc
+        v = tl.load(ckpt_ptr + c * N + offs, mask=mask, other=0.0)
+        for i in tl.static_range(CHUNK):  # recompute the chunk: membrane before each step -> scratch
+            t = c * CHUNK + i
+            m = mask & (t < T)
+            tl.store(scratch_ptr + i * N + offs, v, mask=m)
+            y = tl.load(y_ptr + t * N + offs, mask=m, other=0.0)
+            u = beta * v + y * k
+            s = tl.where(u - 1.0 >= 0, 1.0, 0.0).to(u.dtype)
+            if RESET == 0:
+                u = u - s * (u - v_reset)
+            elif RESET == 1:
+                u = u - s
+            v = u
+        tl.debug_barrier()
+        for j in tl.static_range(CHUNK):  # and walk it backwards
+            i = CHUNK - 1 - j
+            t = c * CHUNK + i
+            m = mask & (t < T)
+            vp = tl.load(scratch_ptr + i * N + offs, mask=m, other=0.0)
+            y = tl.load(y_ptr + t * N + offs, mask=m, other=0.0)
+            u = beta * vp + y * k
+            s = tl.where(u - 1.0 >= 0, 1.0, 0.0).to(u.dtype)
+            g_spike = tl.load(gs_ptr + t * N + offs, mask=m, other=0.0).to(u.dtype)
+            if RESET == 0:
+                gu = gv * (1.0 - s)
+                if not DETACH:
+                    g_spike = g_spike - gv * (u - v_reset)
+            elif RESET == 1:
+                gu = gv
+                if not DETACH:
+                    g_spike = g_spike - gv
+            else:
+                gu = gv
+            gu = gu + g_spike * _surrogate(u - 1.0, alpha, SG)
+            gu = tl.where(m, gu, 0.0)
+            tl.store(gy_ptr + t * N + offs, (gu * k).to(gy_ptr.dtype.element_ty), mask=m)
+            gk += gu * y
+            gb += gu * vp
+            if LOCAL:
+                gv = tl.where(m, 0.0, gv)
+            else:
+                gv = tl.where(m, gu * beta, gv)
+        tl.debug_barrier()
+    tl.store(gv0_ptr + offs, gv, mask=mask)
+    tl.store(gbeta_ptr + offs, gb, mask=mask)
+    tl.store(gk_ptr + offs, gk, mask=mask)
+
+
+def _grid(N):
+    return (triton.cdiv(N, BLOCK),)
+
+
+def _scalars(y, v_reset, alpha=0.0):
+    return torch.tensor([v_reset, alpha], dtype=y.dtype, device=y.device)
+
+
+def launch_forward(y, v0, beta, k, opts):
+    v_reset, reset = opts[0], opts[1]
+    T, N = y.shape
+    spikes = torch.empty_like(y)
+    ckpt = torch.empty((triton.cdiv(T, CHUNK) + 1, N), dtype=y.dtype, device=y.device)
+    _lif_scan_fwd_kernel[_grid(N)](y, v0, beta, k, spikes, ckpt, _scalars(y, v_reset), T, N, RESET=reset, CHUNK=CHUNK,
+                                   BLOCK=BLOCK, num_warps=NUM_WARPS, enable_fp_fusion=False)
+    return spikes, ckpt
+
+
+def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts):
+    v_reset, reset, detach_reset, local, sg_code, alpha = opts
+    T, N = y.shape
+    g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, y[0], beta, k))
+    scratch = torch.empty((CHUNK, N), dtype=y.dtype, device=y.device)
+    _lif_scan_bwd_kernel[_grid(N)](y, beta, k, ckpt, g_s.contiguous(), g_vT.contiguous(), g_y, g_v0, g_beta, g_k,
+                                   scratch, _scalars(y, v_reset, alpha), T, N, RESET=reset, DETACH=detach_reset, LOCAL=local,
+                                   SG=sg_code, CHUNK=CHUNK, BLOCK=BLOCK, num_warps=NUM_WARPS,
+                                   enable_fp_fusion=False)
+    return g_y, g_v0, g_beta, g_k
