@@ -75,8 +75,9 @@ def candidates(T, B, H, device):
         def sj():
             functional.reset_net(lif)
             lif(x).sum().backward()
-        out["SpikingJelly 2.0 LIFNode (" + functional.neuron_implementation("lif", torch.device(device)) + ")"] = \
-            (sj, 20 if device == "cuda" else 1)
+        impl = functional.neuron_implementation("lif", torch.device(device))
+        impl = impl.get("implementation", impl) if isinstance(impl, dict) else impl
+        out[f"SpikingJelly 2.0 LIFNode ({impl})"] = (sj, 20 if device == "cuda" else 1)
     except ImportError:
         pass
     if T <= 4096:
