@@ -1,6 +1,6 @@
 """Neuron fwd+bwd time and peak memory, side by side in one process.
 
-GPU: our Triton kernel, the torch reference loop (T <= 1024), SpikingJelly 2.0 ``LIFNode`` (auto: its Triton path),
+GPU: our CuPy and Triton kernels, the torch reference loop (T <= 1024), SpikingJelly 2.0 ``LIFNode`` (auto: its Triton path),
 snnTorch ``Leaky`` stepped in a Python loop (T <= 4096), and a device copy of the same bytes (bandwidth floor).
 CPU: our numba kernel vs the torch reference loop (and snnTorch ``Leaky``).
 All neurons: hard reset, beta = 0.5 (tau = 2), threshold 1, fp32, loss = sum of spikes. Writes JSON and markdown
@@ -58,6 +58,7 @@ def candidates(T, B, H, device):
 
     out = {}
     if device == "cuda":
+        out["snn_ssm cupy"] = (ours("cupy"), 20)
         out["snn_ssm triton"] = (ours("triton"), 20)
         buf = torch.empty_like(x)
         # Minimal traffic of an exact fwd+bwd: read x, write spikes (1 bit), then read x and dL/ds, write dL/dx:

@@ -40,7 +40,7 @@ class LIFSoma(ChannelModule):
         surrogate (str or callable): ``"triangle"``, ``"atan"``, ``"sigmoid"``, or an ``x -> spikes`` callable.
             Default: ``"triangle"``.
         alpha (float, optional): surrogate sharpness (named surrogates only).
-        backend (str): multi-step kernel, ``"auto"``, ``"torch"``, ``"numba"`` or ``"triton"`` (see
+        backend (str): multi-step kernel, ``"auto"``, ``"torch"``, ``"numba"``, ``"cupy"`` or ``"triton"`` (see
             :mod:`snn_ssm.ops.dispatch`). Default: ``"auto"``.
     """
 

@@ -1,4 +1,4 @@
-"""Choose the backend of an op: ``auto``, ``torch`` (the reference), ``numba`` (CPU), ``triton`` (CUDA).
+"""Choose the backend of an op: ``auto``, ``torch`` (the reference), ``numba`` (CPU), ``cupy`` or ``triton`` (CUDA).
 
 Precedence: an explicit ``backend=`` argument (a neuron's ``backend`` option), then :func:`use_backend`, then the
 ``SNN_SSM_BACKEND`` environment variable, then ``auto``. ``auto`` picks the fastest backend that is installed and
@@ -17,11 +17,12 @@ __all__ = ["BACKENDS", "use_backend", "requested_backend", "available", "choose"
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "torch", "numba", "triton")
+BACKENDS = ("auto", "torch", "numba", "triton", "cupy")
 ENV_VAR = "SNN_SSM_BACKEND"
 _INSTALL = {"numba": "pip install 'snn_ssm[numba]'  (numba, CPU)",
-            "triton": "pip install triton  (ships with CUDA builds of torch)"}
-_PREFERENCE = {"cpu": ("numba", "torch"), "cuda": ("triton", "torch")}
+            "triton": "pip install triton  (ships with CUDA builds of torch)",
+            "cupy": "pip install cupy-cuda12x  (or cupy-cuda13x, matching your CUDA)"}
+_PREFERENCE = {"cpu": ("numba", "torch"), "cuda": ("cupy", "triton", "torch")}
 
 _override: contextvars.ContextVar[str | None] = contextvars.ContextVar("snn_ssm_backend", default=None)
 _logged: set = set()

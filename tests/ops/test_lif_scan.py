@@ -9,7 +9,7 @@ from snn_ssm.ops import available, lif_scan, lif_scan_ref, use_backend
 from snn_ssm.ops import dispatch
 
 CPU_BACKENDS = [b for b in ("numba",) if available(b)]
-GPU_BACKENDS = [pytest.param("triton", marks=pytest.mark.gpu)]
+GPU_BACKENDS = [pytest.param(b, marks=pytest.mark.gpu) for b in ("cupy", "triton")]
 
 
 def compare(backend, T, B, C, dtype=torch.float32, device="cpu", noncontiguous=False, **kw):
@@ -47,15 +47,15 @@ SIZES = [(1, 3, 5), (7, 2, 67), (1000, 3, 5), (33, 5, 64)]
 @pytest.mark.parametrize("T, B, C", SIZES, ids=[f"T{t}-B{b}-C{c}" for t, b, c in SIZES])
 @pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "-".join(str(v) for v in o.values()))
 def test_backend_matches_reference(backend, T, B, C, opts):
-    compare(backend, T, B, C, device="cuda" if backend == "triton" else "cpu", **opts)
+    compare(backend, T, B, C, device="cpu" if backend == "numba" else "cuda", **opts)
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS + GPU_BACKENDS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_dtypes_and_noncontiguous_upstream_gradient(backend, dtype):
-    compare(backend, 100, 4, 9, dtype=dtype, device="cuda" if backend == "triton" else "cpu",
+    compare(backend, 100, 4, 9, dtype=dtype, device="cpu" if backend == "numba" else "cuda",
             noncontiguous=True, reset="soft", v_reset=0.0)
-    compare(backend, 50, 2, 3, dtype=dtype, device="cuda" if backend == "triton" else "cpu",
+    compare(backend, 50, 2, 3, dtype=dtype, device="cpu" if backend == "numba" else "cuda",
             reset="hard", v_reset=0.3, alpha=2.5)
 
 

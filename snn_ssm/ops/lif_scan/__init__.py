@@ -59,6 +59,8 @@ class _LIFScan(torch.autograd.Function):
 def _impl(name: str):
     if name == "numba":
         from . import numba as impl
+    elif name == "cupy":
+        from . import cupy as impl
     else:
         from . import triton as impl
     return impl
@@ -73,8 +75,8 @@ def _kernel_support(y, surrogate, alpha) -> dict:
         reason = f"dtype {y.dtype} (kernels take float32/float64)"
     elif _named_surrogate(surrogate, alpha) is None:
         reason = "a custom surrogate callable (kernels implement triangle/atan/sigmoid)"
-    return {"numba": reason if reason or y.device.type == "cpu" else f"device {y.device.type}",
-            "triton": reason if reason or y.device.type == "cuda" else f"device {y.device.type}"}
+    on = {"numba": "cpu", "triton": "cuda", "cupy": "cuda"}
+    return {b: reason if reason or y.device.type == d else f"device {y.device.type}" for b, d in on.items()}
 
 
 def lif_scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, v_reset: float = 0.0,
@@ -85,7 +87,7 @@ def lif_scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, v_rese
     Args:
         y, v0, beta, v_th, v_reset, reset, detach_reset, grad_mode, surrogate, alpha: as in
             :func:`~snn_ssm.functional.lif_seq` (``y`` ``[T, B, *]``; ``beta``/``v_th`` broadcastable to ``y[0]``).
-        backend (str, optional): ``"auto"``, ``"torch"``, ``"numba"`` or ``"triton"``; ``None`` follows
+        backend (str, optional): ``"auto"``, ``"torch"``, ``"numba"``, ``"cupy"`` or ``"triton"``; ``None`` follows
             :func:`snn_ssm.ops.use_backend` / ``SNN_SSM_BACKEND`` / ``auto``.
 
     Returns:
