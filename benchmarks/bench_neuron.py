@@ -59,6 +59,16 @@ def candidates(T, B, H, device):
     out = {}
     if device == "cuda":
         out["snn_ssm cupy"] = (ours("cupy"), 20)
+        from snn_ssm.ops.lif_scan import cupy as kernels
+
+        flat = x.detach().reshape(T, -1)
+        ones_n = torch.full((flat.shape[1],), 0.5, device=device)
+        opts = (0.0, 0, False, False, 0, 1.0)
+
+        def kernels_only():
+            s, ckpt = kernels.launch_forward(flat, torch.zeros_like(ones_n), ones_n, ones_n * 2, opts)
+            kernels.launch_backward(flat, ones_n, ones_n * 2, ckpt, s, torch.zeros_like(ones_n), opts)
+        out["snn_ssm cupy (kernels only, no autograd)"] = (kernels_only, 20)
         out["snn_ssm triton"] = (ours("triton"), 20)
         buf = torch.empty_like(x)
         # Minimal traffic of an exact fwd+bwd: read x, write spikes (1 bit), then read x and dL/ds, write dL/dx:

@@ -9,6 +9,7 @@ reference's do: spikes and states are bit-identical. Compiled at first use; CuPy
 from __future__ import annotations
 
 import cupy
+import numpy
 import torch
 
 CHUNK = 16
@@ -28,10 +29,9 @@ __device__ __forceinline__ real surrogate(real x, real alpha, int code) {
 extern "C" __global__ void lif_fwd(const real* __restrict__ y, const real* __restrict__ v0,
                                    const real* __restrict__ beta, const real* __restrict__ k,
                                    real* __restrict__ s, real* __restrict__ ckpt,
-                                   const real* __restrict__ scalars, long long T, long long N, int reset) {
+                                   const real v_reset, long long T, long long N, int reset) {
     long long n = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= N) return;
-    const real v_reset = scalars[0];
     real v = v0[n], b = beta[n], kk = k[n];
     long long n_chunks = (T + CHUNK - 1) / CHUNK;
     for (long long c = 0; c < n_chunks; ++c) {
@@ -59,11 +59,10 @@ extern "C" __global__ void lif_bwd(const real* __restrict__ y, const real* __res
                                    const real* __restrict__ k, const real* __restrict__ ckpt,
                                    const real* __restrict__ gs, const real* __restrict__ gvT,
                                    real* __restrict__ gy, real* __restrict__ gv0, real* __restrict__ gbeta,
-                                   real* __restrict__ gk, const real* __restrict__ scalars, long long T, long long N,
-                                   int reset, int detach, int local, int sg_code) {
+                                   real* __restrict__ gk, const real v_reset, const real alpha, long long T,
+                                   long long N, int reset, int detach, int local, int sg_code) {
     long long n = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= N) return;
-    const real v_reset = scalars[0], alpha = scalars[1];
     const real b = beta[n], kk = k[n];
     real gv = gvT[n], gb = 0, gkk = 0;
     long long n_chunks = (T + CHUNK - 1) / CHUNK;
@@ -110,48 +109,56 @@ extern "C" __global__ void lif_bwd(const real* __restrict__ y, const real* __res
 """
 
 _modules: dict = {}
-_REAL = {torch.float32: "float", torch.float64: "double"}
+_streams: dict = {}
+_REAL = {torch.float32: ("float", numpy.float32), torch.float64: ("double", numpy.float64)}
 
 
 def _module(dtype):
     if dtype not in _modules:
-        code = _SOURCE % {"chunk": CHUNK, "real": _REAL[dtype]}
+        code = _SOURCE % {"chunk": CHUNK, "real": _REAL[dtype][0]}
         _modules[dtype] = cupy.RawModule(code=code, options=("--fmad=false", "-std=c++14"))
     return _modules[dtype]
 
 
-def _cp(t: torch.Tensor):
-    return cupy.asarray(t)  # zero-copy view through __cuda_array_interface__
+def _ptr(t: torch.Tensor):
+    # Raw device pointers passed by value: converting through __cuda_array_interface__ would make CuPy
+    # synchronise the stream on every argument.
+    return numpy.uint64(t.data_ptr())
+
+
+def _stream():
+    torch_stream = torch.cuda.current_stream()
+    key = torch_stream.cuda_stream
+    if key not in _streams:
+        _streams[key] = cupy.cuda.ExternalStream(key, torch_stream.device.index)
+    return _streams[key]
 
 
 def _launch(kernel_name, dtype, N, args):
     kernel = _module(dtype).get_function(kernel_name)
     blocks = (N + THREADS - 1) // THREADS
-    with cupy.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream):
-        kernel((blocks,), (THREADS,), args)
-
-
-def _scalars(y, v_reset, alpha=0.0):
-    return torch.tensor([v_reset, alpha], dtype=y.dtype, device=y.device)
+    kernel((blocks,), (THREADS,), args, stream=_stream())
 
 
 def launch_forward(y, v0, beta, k, opts):
     v_reset, reset = opts[0], opts[1]
     T, N = y.shape
+    real = _REAL[y.dtype][1]
     spikes = torch.empty_like(y)
     ckpt = torch.empty(((T + CHUNK - 1) // CHUNK + 1, N), dtype=y.dtype, device=y.device)
-    _launch("lif_fwd", y.dtype, N, (_cp(y), _cp(v0), _cp(beta), _cp(k), _cp(spikes), _cp(ckpt),
-                                    _cp(_scalars(y, v_reset)), cupy.int64(T), cupy.int64(N), cupy.int32(reset)))
+    _launch("lif_fwd", y.dtype, N, (_ptr(y), _ptr(v0), _ptr(beta), _ptr(k), _ptr(spikes), _ptr(ckpt),
+                                    real(v_reset), numpy.int64(T), numpy.int64(N), numpy.int32(reset)))
     return spikes, ckpt
 
 
 def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts):
     v_reset, reset, detach_reset, local, sg_code, alpha = opts
     T, N = y.shape
+    real = _REAL[y.dtype][1]
+    g_s, g_vT = g_s.contiguous(), g_vT.contiguous()
     g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, y[0], beta, k))
-    _launch("lif_bwd", y.dtype, N, (_cp(y), _cp(beta), _cp(k), _cp(ckpt), _cp(g_s.contiguous()),
-                                    _cp(g_vT.contiguous()), _cp(g_y), _cp(g_v0), _cp(g_beta), _cp(g_k),
-                                    _cp(_scalars(y, v_reset, alpha)), cupy.int64(T), cupy.int64(N),
-                                    cupy.int32(reset), cupy.int32(detach_reset), cupy.int32(local),
-                                    cupy.int32(sg_code)))
+    _launch("lif_bwd", y.dtype, N, (_ptr(y), _ptr(beta), _ptr(k), _ptr(ckpt), _ptr(g_s), _ptr(g_vT), _ptr(g_y),
+                                    _ptr(g_v0), _ptr(g_beta), _ptr(g_k), real(v_reset), real(alpha),
+                                    numpy.int64(T), numpy.int64(N), numpy.int32(reset), numpy.int32(detach_reset),
+                                    numpy.int32(local), numpy.int32(sg_code)))
     return g_y, g_v0, g_beta, g_k
