@@ -130,7 +130,10 @@ def _stream():
     torch_stream = torch.cuda.current_stream()
     key = torch_stream.cuda_stream
     if key not in _streams:
-        _streams[key] = cupy.cuda.ExternalStream(key, torch_stream.device.index)
+        try:  # CuPy >= 14: streams implementing the __cuda_stream__ protocol
+            _streams[key] = cupy.cuda.Stream.from_external(torch_stream)
+        except (AttributeError, TypeError):
+            _streams[key] = cupy.cuda.ExternalStream(key, torch_stream.device.index)
     return _streams[key]
 
 
