@@ -96,7 +96,8 @@ def lif_seq(y: torch.Tensor, v0: torch.Tensor | None, beta: Scalar, v_th: Scalar
     inv_vth = 1.0 / v_th
     v = torch.zeros_like(y[0]) if v0 is None else v0
     spikes = []
-    for t in range(y.shape[0]):
-        s, v = _charge_fire_reset(y[t], v, beta, inv_vth, v_reset, reset, detach_reset, grad_mode, fire)
+    # unbind, not y[t]: the backward of T separate index ops would build T full-size [T, ...] gradients.
+    for y_t in y.unbind(0):
+        s, v = _charge_fire_reset(y_t, v, beta, inv_vth, v_reset, reset, detach_reset, grad_mode, fire)
         spikes.append(s)
     return torch.stack(spikes), v

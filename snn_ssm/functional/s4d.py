@@ -128,11 +128,11 @@ def scan(x: torch.Tensor, h0: torch.Tensor | None, dA, dB, C, D):
 
     Returns ``(y [T, B, C, M], h_T)``; ``h0 = None`` starts from zeros.
     """
-    T, Bsz, Ch, M = x.shape
+    _, Bsz, Ch, M = x.shape
     h = h0 if h0 is not None else x.new_zeros((Bsz, Ch, M, dA.shape[-1]), dtype=dA.dtype)
     ys = []
-    for t in range(T):
-        y, h = step(x[t], h, dA, dB, C, D)
+    for x_t in x.unbind(0):  # unbind, not x[t]: see snn_ssm.functional.lif.lif_seq
+        y, h = step(x_t, h, dA, dB, C, D)
         ys.append(y)
     return torch.stack(ys), h
 
