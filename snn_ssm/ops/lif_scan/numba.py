@@ -3,111 +3,123 @@
 Layout: ``y`` ``[T, N]`` C-contiguous, per-neuron ``beta``, ``k = 1/v_th`` ``[N]``. The forward writes spikes and
 the membrane at the start of every ``CHUNK``-step chunk; the backward recomputes each chunk from its checkpoint
 (bit-identical to the forward) and walks it in reverse. See ``README.md`` for the derivation.
+
+One kernel is compiled per configuration (reset kind, detach, gradient mode, surrogate), with the options as
+compile-time constants: without run-time branches the inner loop over a block of neurons vectorises, which makes
+the backward about 10x faster than a single generic kernel. Each variant compiles at its first use (a second or
+two) and is kept for the process.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
 import numpy as np
 
 CHUNK = 16
-BLOCK = 64  # neurons per parallel task: contiguous in memory, so the inner loop vectorises
+BLOCK = 256  # neurons per parallel task: contiguous in memory, so the inner loop vectorises
 
 
-@numba.njit(inline="always")
-def _surrogate(x, code, alpha):
-    if code == 0:
-        g = alpha - alpha * alpha * abs(x)
-        return g if g > 0 else x * 0
-    if code == 1:
-        z = math.pi / 2 * alpha * x
-        return (alpha / 2) / (1 + z * z)
-    sg = 1 / (1 + math.exp(-alpha * x))
-    return alpha * sg * (1 - sg)
-
-
-@numba.njit(parallel=True, cache=True)
-def forward(y, v0, beta, k, v_reset, reset, spikes, ckpt):
-    T, N = y.shape
-    one = y.dtype.type(1)
-    for blk in numba.prange((N + BLOCK - 1) // BLOCK):
-        lo = blk * BLOCK
-        hi = min(lo + BLOCK, N)
-        v = v0[lo:hi].copy()
-        for t in range(T):
-            if t % CHUNK == 0:
-                ckpt[t // CHUNK, lo:hi] = v
-            for j in range(hi - lo):
-                n = lo + j
-                u = beta[n] * v[j] + y[t, n] * k[n]
-                s = one if u - one >= 0 else one * 0
-                spikes[t, n] = s
-                if reset == 0:
-                    u = u - s * (u - v_reset)
-                elif reset == 1:
-                    u = u - s
-                v[j] = u
-        ckpt[(T + CHUNK - 1) // CHUNK, lo:hi] = v  # final state
-    return
-
-
-@numba.njit(parallel=True, cache=True)
-def backward(y, beta, k, v_reset, reset, detach_reset, local, sg_code, alpha, ckpt, g_s, g_vT,
-             g_y, g_v0, g_beta, g_k):
-    T, N = y.shape
-    one = y.dtype.type(1)
-    n_chunks = (T + CHUNK - 1) // CHUNK
-    for blk in numba.prange((N + BLOCK - 1) // BLOCK):
-        lo = blk * BLOCK
-        hi = min(lo + BLOCK, N)
-        width = hi - lo
-        gv = g_vT[lo:hi].copy()
-        gb = np.zeros(width, dtype=y.dtype)
-        gk = np.zeros(width, dtype=y.dtype)
-        v_prev = np.empty((CHUNK + 1, width), dtype=y.dtype)  # membrane before each step of the chunk
-        u_pre = np.empty((CHUNK, width), dtype=y.dtype)  # u' (before reset) at each step
-        for c in range(n_chunks - 1, -1, -1):
-            t0 = c * CHUNK
-            t1 = min(t0 + CHUNK, T)
-            v_prev[0] = ckpt[c, lo:hi]
-            for i in range(t1 - t0):  # recompute the chunk exactly as the forward did
-                for j in range(width):
-                    n = lo + j
-                    u = beta[n] * v_prev[i, j] + y[t0 + i, n] * k[n]
-                    u_pre[i, j] = u
-                    s = one if u - one >= 0 else one * 0
+@functools.lru_cache(maxsize=None)
+def _forward_kernel(reset: int):
+    @numba.njit(parallel=True)
+    def forward(y, v0, beta, k, v_reset, spikes, ckpt):
+        T, N = y.shape
+        one, zero = y.dtype.type(1), y.dtype.type(0)
+        for blk in numba.prange((N + BLOCK - 1) // BLOCK):
+            lo = blk * BLOCK
+            hi = min(lo + BLOCK, N)
+            v = v0[lo:hi].copy()
+            b, kk = beta[lo:hi], k[lo:hi]
+            for t in range(T):
+                if t % CHUNK == 0:
+                    ckpt[t // CHUNK, lo:hi] = v
+                yt, st = y[t, lo:hi], spikes[t, lo:hi]
+                for j in range(hi - lo):
+                    u = b[j] * v[j] + yt[j] * kk[j]
+                    s = one if u - one >= zero else zero
+                    st[j] = s
                     if reset == 0:
                         u = u - s * (u - v_reset)
                     elif reset == 1:
                         u = u - s
-                    v_prev[i + 1, j] = u
-            for i in range(t1 - t0 - 1, -1, -1):
-                t = t0 + i
-                for j in range(width):
-                    n = lo + j
-                    u = u_pre[i, j]
-                    s = one if u - one >= 0 else one * 0
-                    g_spike = g_s[t, n]
-                    if reset == 0:
-                        gu = gv[j] * (one - s)
-                        if not detach_reset:
-                            g_spike = g_spike - gv[j] * (u - v_reset)
-                    elif reset == 1:
-                        gu = gv[j]
-                        if not detach_reset:
-                            g_spike = g_spike - gv[j]
-                    else:
-                        gu = gv[j]
-                    gu = gu + g_spike * _surrogate(u - one, sg_code, alpha)
-                    g_y[t, n] = gu * k[n]
-                    gk[j] += gu * y[t, n]
-                    gb[j] += gu * v_prev[i, j]
-                    gv[j] = gu * beta[n] if not local else gu * 0
-        g_v0[lo:hi] = gv
-        g_beta[lo:hi] = gb
-        g_k[lo:hi] = gk
-    return
+                    v[j] = u
+            ckpt[(T + CHUNK - 1) // CHUNK, lo:hi] = v  # final state
+
+    return forward
+
+
+@functools.lru_cache(maxsize=None)
+def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
+    half_pi = math.pi / 2
+
+    @numba.njit(inline="always")
+    def surrogate(x, alpha):
+        if sg_code == 0:
+            g = alpha - alpha * alpha * abs(x)
+            return g if g > 0 else x * 0
+        if sg_code == 1:
+            z = half_pi * alpha * x
+            return (alpha / 2) / (1 + z * z)
+        sg = 1 / (1 + math.exp(-alpha * x))
+        return alpha * sg * (1 - sg)
+
+    @numba.njit(parallel=True)
+    def backward(y, beta, k, v_reset, alpha, ckpt, g_s, g_vT, g_y, g_v0, g_beta, g_k):
+        T, N = y.shape
+        one, zero = y.dtype.type(1), y.dtype.type(0)
+        n_chunks = (T + CHUNK - 1) // CHUNK
+        for blk in numba.prange((N + BLOCK - 1) // BLOCK):
+            lo = blk * BLOCK
+            hi = min(lo + BLOCK, N)
+            width = hi - lo
+            gv = g_vT[lo:hi].copy()
+            gb = np.zeros(width, dtype=y.dtype)
+            gk = np.zeros(width, dtype=y.dtype)
+            b, kk = beta[lo:hi], k[lo:hi]
+            v_prev = np.empty((CHUNK + 1, width), dtype=y.dtype)  # membrane before each step of the chunk
+            for c in range(n_chunks - 1, -1, -1):
+                t0 = c * CHUNK
+                t1 = min(t0 + CHUNK, T)
+                v_prev[0] = ckpt[c, lo:hi]
+                for i in range(t1 - t0):  # recompute the chunk exactly as the forward did
+                    yt, vp, vn = y[t0 + i, lo:hi], v_prev[i], v_prev[i + 1]
+                    for j in range(width):
+                        u = b[j] * vp[j] + yt[j] * kk[j]
+                        s = one if u - one >= zero else zero
+                        if reset == 0:
+                            u = u - s * (u - v_reset)
+                        elif reset == 1:
+                            u = u - s
+                        vn[j] = u
+                for i in range(t1 - t0 - 1, -1, -1):
+                    t = t0 + i
+                    yt, vp, gst, gyt = y[t, lo:hi], v_prev[i], g_s[t, lo:hi], g_y[t, lo:hi]
+                    for j in range(width):
+                        u = b[j] * vp[j] + yt[j] * kk[j]
+                        s = one if u - one >= zero else zero
+                        g_spike = gst[j]
+                        if reset == 0:
+                            gu = gv[j] * (one - s)
+                            if not detach:
+                                g_spike = g_spike - gv[j] * (u - v_reset)
+                        elif reset == 1:
+                            gu = gv[j]
+                            if not detach:
+                                g_spike = g_spike - gv[j]
+                        else:
+                            gu = gv[j]
+                        gu = gu + g_spike * surrogate(u - one, alpha)
+                        gyt[j] = gu * kk[j]
+                        gk[j] += gu * yt[j]
+                        gb[j] += gu * vp[j]
+                        gv[j] = zero if local else gu * b[j]
+            g_v0[lo:hi] = gv
+            g_beta[lo:hi] = gb
+            g_k[lo:hi] = gk
+
+    return backward
 
 
 def launch_forward(y, v0, beta, k, opts):
@@ -118,9 +130,9 @@ def launch_forward(y, v0, beta, k, opts):
     T, N = y.shape
     spikes = torch.empty_like(y)
     ckpt = torch.empty(((T + CHUNK - 1) // CHUNK + 1, N), dtype=y.dtype)
-    yn = y.contiguous().numpy()
-    forward(yn, v0.contiguous().numpy(), beta.contiguous().numpy(), k.contiguous().numpy(),
-            yn.dtype.type(v_reset), reset, spikes.numpy(), ckpt.numpy())
+    yn = y.numpy()
+    _forward_kernel(reset)(yn, v0.numpy(), beta.numpy(), k.numpy(), yn.dtype.type(v_reset), spikes.numpy(),
+                           ckpt.numpy())
     return spikes, ckpt
 
 
@@ -131,7 +143,7 @@ def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts):
     g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, y[0], beta, k))
     yn = y.numpy()
     dt = yn.dtype.type
-    backward(yn, beta.numpy(), k.numpy(), dt(v_reset), reset, detach_reset, local, sg_code, dt(alpha),
-             ckpt.numpy(), g_s.contiguous().numpy(), g_vT.contiguous().numpy(), g_y.numpy(), g_v0.numpy(),
-             g_beta.numpy(), g_k.numpy())
+    _backward_kernel(reset, bool(detach_reset), bool(local), sg_code)(
+        yn, beta.numpy(), k.numpy(), dt(v_reset), dt(alpha), ckpt.numpy(), g_s.contiguous().numpy(),
+        g_vT.contiguous().numpy(), g_y.numpy(), g_v0.numpy(), g_beta.numpy(), g_k.numpy())
     return g_y, g_v0, g_beta, g_k
