@@ -79,6 +79,17 @@ def _kernel_support(y, surrogate, alpha) -> dict:
     return {b: reason if reason or y.device.type == d else f"device {y.device.type}" for b, d in on.items()}
 
 
+def _per_neuron(p, y: torch.Tensor, step_shape) -> torch.Tensor:
+    """``p`` (a number, or a tensor broadcastable to one step) as a flat per-neuron tensor.
+
+    Numbers are filled on the device: ``torch.as_tensor(number, device="cuda")`` would copy from pageable host
+    memory, which waits for all queued GPU work and so serialises consecutive calls.
+    """
+    if isinstance(p, torch.Tensor):
+        return p.to(y.dtype).expand(step_shape).reshape(-1)
+    return torch.full((step_shape.numel(),), p, dtype=y.dtype, device=y.device)
+
+
 def lif_scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, v_reset: float = 0.0,
              reset: str = "hard", detach_reset: bool = False, grad_mode: str = "bptt", surrogate="triangle",
              alpha: float | None = None, backend: str | None = None):
@@ -107,10 +118,8 @@ def lif_scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, v_rese
     sg_code, a = _named_surrogate(surrogate, alpha)
     # Per-neuron parameters built with differentiable torch ops, so autograd sums their gradients back to the
     # shapes the caller gave (per channel, shared, ...); k = 1/v_th is rounded exactly as the reference rounds it.
-    k = torch.as_tensor(1.0 / v_th, dtype=y.dtype, device=y.device)
-    beta_t = torch.as_tensor(beta, dtype=y.dtype, device=y.device)
-    beta_n = beta_t.expand(step_shape).reshape(-1)
-    k_n = k.expand(step_shape).reshape(-1)
+    beta_n = _per_neuron(beta, y, step_shape)
+    k_n = _per_neuron(1.0 / v_th, y, step_shape)
     v0_n = (torch.zeros(step_shape, dtype=y.dtype, device=y.device) if v0 is None else v0).reshape(-1)
     opts = (float(v_reset), _RESET_CODE[reset], bool(detach_reset), grad_mode == "local", sg_code, a)
     s, v_T = _LIFScan.apply(y.reshape(T, -1), v0_n, beta_n, k_n, _impl(name), opts)
