@@ -1,7 +1,7 @@
 """CuPy (CUDA C++) kernels for the LIF scan: one thread per neuron, a chunk of inputs in registers.
 
-Each thread loads the ``CHUNK`` inputs of its neuron for the next chunk at once (independent of the state, so
-the loads overlap), then runs the chunk from registers. The forward writes spikes and the membrane at each chunk
+Each thread keeps two chunks of its neuron's inputs in registers: while it runs one chunk, the loads of the next
+(independent of the state) are already in flight, so memory latency overlaps the sequential arithmetic. The forward writes spikes and the membrane at each chunk
 start; the backward reloads a chunk's inputs and spike gradients, recomputes its membranes in registers from the
 checkpoint and walks it in reverse. Compiled with ``--fmad=false`` so every multiply and add rounds as the torch
 reference's do: spikes and states are bit-identical. Compiled at first use; CuPy caches the binary on disk.
@@ -33,17 +33,20 @@ extern "C" __global__ void lif_fwd(const real* __restrict__ y, const real* __res
     long long n = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= N) return;
     real v = v0[n], b = beta[n], kk = k[n];
-    long long n_chunks = (T + CHUNK - 1) / CHUNK;
+    const long long n_chunks = (T + CHUNK - 1) / CHUNK;
+    real cur[CHUNK], nxt[CHUNK];
+    #pragma unroll
+    for (int i = 0; i < CHUNK; ++i) cur[i] = (i < T) ? y[i * N + n] : (real)0;
     for (long long c = 0; c < n_chunks; ++c) {
-        ckpt[c * N + n] = v;
-        const long long t0 = c * CHUNK;
-        real buf[CHUNK];
+        const long long t0 = c * CHUNK, t1 = t0 + CHUNK;
+        // Issue the next chunk's loads first: they do not depend on the state, so they overlap this chunk.
         #pragma unroll
-        for (int i = 0; i < CHUNK; ++i) buf[i] = (t0 + i < T) ? y[(t0 + i) * N + n] : (real)0;
+        for (int i = 0; i < CHUNK; ++i) nxt[i] = (t1 + i < T) ? y[(t1 + i) * N + n] : (real)0;
+        ckpt[c * N + n] = v;
         #pragma unroll
         for (int i = 0; i < CHUNK; ++i) {
             if (t0 + i < T) {
-                real u = b * v + buf[i] * kk;
+                real u = b * v + cur[i] * kk;
                 real sp = (u - (real)1 >= (real)0) ? (real)1 : (real)0;
                 s[(t0 + i) * N + n] = sp;
                 if (reset == 0) u = u - sp * (u - v_reset);
@@ -51,6 +54,8 @@ extern "C" __global__ void lif_fwd(const real* __restrict__ y, const real* __res
                 v = u;
             }
         }
+        #pragma unroll
+        for (int i = 0; i < CHUNK; ++i) cur[i] = nxt[i];
     }
     ckpt[n_chunks * N + n] = v;
 }
@@ -65,17 +70,30 @@ extern "C" __global__ void lif_bwd(const real* __restrict__ y, const real* __res
     if (n >= N) return;
     const real b = beta[n], kk = k[n];
     real gv = gvT[n], gb = 0, gkk = 0;
-    long long n_chunks = (T + CHUNK - 1) / CHUNK;
+    const long long n_chunks = (T + CHUNK - 1) / CHUNK;
+    real ys[CHUNK], gss[CHUNK], ys_n[CHUNK], gss_n[CHUNK], vp[CHUNK];
+    long long t0 = (n_chunks - 1) * CHUNK;
+    #pragma unroll
+    for (int i = 0; i < CHUNK; ++i) {
+        const bool in = t0 + i < T;
+        ys[i] = in ? y[(t0 + i) * N + n] : (real)0;
+        gss[i] = in ? gs[(t0 + i) * N + n] : (real)0;
+    }
+    real v_ck = ckpt[(n_chunks - 1) * N + n];
     for (long long c = n_chunks - 1; c >= 0; --c) {
-        const long long t0 = c * CHUNK;
-        real ys[CHUNK], gss[CHUNK], vp[CHUNK];
-        #pragma unroll
-        for (int i = 0; i < CHUNK; ++i) {
-            const bool in = t0 + i < T;
-            ys[i] = in ? y[(t0 + i) * N + n] : (real)0;
-            gss[i] = in ? gs[(t0 + i) * N + n] : (real)0;
+        t0 = c * CHUNK;
+        // Prefetch the previous chunk (inputs, spike gradients, checkpoint) while this one is processed.
+        const long long tp = t0 - CHUNK;
+        real v_ck_n = 0;
+        if (c > 0) {
+            #pragma unroll
+            for (int i = 0; i < CHUNK; ++i) {
+                ys_n[i] = y[(tp + i) * N + n];
+                gss_n[i] = gs[(tp + i) * N + n];
+            }
+            v_ck_n = ckpt[(c - 1) * N + n];
         }
-        real v = ckpt[c * N + n];
+        real v = v_ck;
         #pragma unroll
         for (int i = 0; i < CHUNK; ++i) {  // recompute the membrane before each step, exactly as the forward
             vp[i] = v;
@@ -101,6 +119,9 @@ extern "C" __global__ void lif_bwd(const real* __restrict__ y, const real* __res
                 gv = local ? (real)0 : gu * b;
             }
         }
+        #pragma unroll
+        for (int i = 0; i < CHUNK; ++i) { ys[i] = ys_n[i]; gss[i] = gss_n[i]; }
+        v_ck = v_ck_n;
     }
     gv0[n] = gv;
     gbeta[n] = gb;
