@@ -5,7 +5,7 @@ TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test clean
+.PHONY: demo test test-legacy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +29,17 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
+# The legacy SpikingJelly 0.0.0.0.14 in a venv of its own (it cannot live beside 2.0.0); see integrations/.
+LEGACY := .venv-legacy
+$(LEGACY)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(LEGACY)
+	$(LEGACY)/bin/pip install --quiet "$(TORCH)" numpy pytest
+	$(LEGACY)/bin/pip install --quiet --no-deps spikingjelly==0.0.0.0.14
+	$(LEGACY)/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+test-legacy: $(LEGACY)/.installed
+	cd integrations/legacy_spikingjelly && ../../$(LEGACY)/bin/python -m pytest -q -p no:cacheprovider .
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(LEGACY) build *.egg-info .pytest_cache

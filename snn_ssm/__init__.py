@@ -17,12 +17,12 @@ from .layers import LIF, LIFSoma, NeuronState, S4DDendrite, SSMDendriteLIF
 from .models import S4D, SequenceClassifier, SpikingSSM
 from .optim import param_groups
 from .registry import create, list_plugins, register
-from .swap import reset_states, swap_neurons
+from .swap import reset_states, set_backend, swap_neurons
 
 __version__ = "0.1.0"
 
 __all__ = [
     "functional", "LIF", "SSMDendriteLIF", "LIFSoma", "S4DDendrite", "NeuronState", "SpikingS4D", "S4DLayer",
     "ResidualBlock", "SpikingSSM", "S4D", "SequenceClassifier", "create", "list_plugins", "register",
-    "swap_neurons", "reset_states", "param_groups", "__version__",
+    "swap_neurons", "reset_states", "set_backend", "param_groups", "__version__",
 ]

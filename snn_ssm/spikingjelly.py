@@ -11,6 +11,10 @@ Shapes: step mode ``'s'`` takes ``[B, C, *]``, step mode ``'m'`` takes ``[T, B, 
 :class:`SSMDendriteLIF` up to the rounding difference between the FFT convolution and the recurrence (which can
 flip a spike whose membrane lands within ~1e-6 of the threshold in float32; none in float64 in our tests).
 
+The neurons also run under the legacy SpikingJelly 0.0.0.0.14 (CuPy era): they accept ``backend=`` and expose
+``supported_backends``, so that version's ``functional.set_backend(net, "cupy")`` switches them; see
+``integrations/legacy_spikingjelly``.
+
 Mapping from ``spikingjelly.activation_based.neuron.LIFNode(tau, decay_input, v_threshold, v_reset)``:
 ``beta = 1 - 1/tau``; ``decay_input=False`` → ``v_th = v_threshold``; ``decay_input=True`` (input scaled by 1/τ)
 → ``v_th = tau * v_threshold``; ``v_reset=None`` → ``reset="soft"``, else ``reset="hard"`` with
@@ -22,6 +26,7 @@ from spikingjelly.activation_based import base
 
 from .layers import neurons as core
 from .layers.neurons import NeuronState
+from .ops.dispatch import BACKENDS
 from .registry import register
 
 __all__ = ["LIF", "SSMDendriteLIF"]
@@ -47,6 +52,35 @@ class _MemoryNeuron:
 
     def _store_state(self, state: NeuronState) -> None:
         self._memories["v"], self._memories["h"] = state.v, state.h
+
+    # Backends. Legacy SpikingJelly (0.0.0.0.14) gives MemoryModule a ``backend`` property that only accepts its own
+    # backends; ours takes precedence, so ``functional.set_backend(net, "cupy")`` of that version switches these
+    # neurons as it switches its own (and snn_ssm.set_backend does the same for any version).
+    @property
+    def supported_backends(self) -> tuple:
+        return BACKENDS
+
+    @property
+    def backend(self) -> str:
+        return self.__dict__.get("_snn_ssm_backend", "auto")
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {value!r}")
+        self.__dict__["_snn_ssm_backend"] = value
+
+    # Step-mode entry points written out (SpikingJelly 2.0 would derive them from the functional forwards below;
+    # the legacy MemoryModule has no such path).
+    def single_step_forward(self, x, *args, **kwargs):
+        s, state = self.step_fn(x, self._load_state())
+        self._store_state(state)
+        return s
+
+    def multi_step_forward(self, x_seq, *args, **kwargs):
+        s, state = self.seq_fn(x_seq, self._load_state())
+        self._store_state(state)
+        return s
 
     def single_step_functional_forward(self, inputs, states, **kwargs):
         s, state = self.step_fn(inputs[0], NeuronState(*states))

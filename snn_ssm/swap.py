@@ -8,9 +8,11 @@ import torch
 from torch import nn
 
 from .layers.neurons import LIF as NeutralLIF
+from .layers.soma import LIFSoma
+from .ops.dispatch import BACKENDS
 from .registry import create
 
-__all__ = ["swap_neurons", "reset_states"]
+__all__ = ["swap_neurons", "reset_states", "set_backend"]
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +121,9 @@ def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn
     if "spikingjelly" in sys.modules:
         from spikingjelly.activation_based import functional
 
-        functional.invalidate_reset_cache(model)
+        invalidate = getattr(functional, "invalidate_reset_cache", None)  # SpikingJelly >= 2.0 caches reset lists
+        if invalidate is not None:
+            invalidate(model)
     log.info("swap_neurons: replaced %d neuron(s) by %r", count, to)
     return model
 
@@ -131,3 +135,23 @@ def reset_states(model: nn.Module) -> None:
             m.reset()
         elif hasattr(m, "reset_mem") and isinstance(getattr(m, "neuron", None), NeutralLIF):
             m.reset_mem()
+
+
+def set_backend(model: nn.Module, backend: str) -> int:
+    """Set the multi-step kernel of every snn_ssm neuron and spiking layer in ``model`` (any framework).
+
+    ``backend`` is one of ``"auto"``, ``"torch"``, ``"numba"``, ``"cupy"``, ``"triton"``; availability is checked
+    at the next call, which raises with the install command if the backend is missing. Returns how many modules
+    were switched. Examples::
+
+        >>> snn_ssm.set_backend(net, "cupy")
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    count = 0
+    for m in model.modules():
+        if isinstance(m, LIFSoma):
+            m.backend = backend
+            count += 1
+    log.info("set_backend: %d module(s) now use backend=%r", count, backend)
+    return count

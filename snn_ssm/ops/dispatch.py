@@ -78,7 +78,7 @@ def choose(op: str, device_type: str, supports: dict[str, str | None], explicit:
     name = requested_backend(explicit)
     if name != "auto":
         if name != "torch" and not available(name):
-            raise RuntimeError(f"backend {name!r} was requested for {op} but is not installed: {_INSTALL[name]}")
+            raise ImportError(f"backend {name!r} was requested for {op} but is not installed: {_INSTALL[name]}")
         reason = supports.get(name, f"{name} has no {op} kernel")
         if name != "torch" and reason is not None:
             raise ValueError(f"backend {name!r} cannot run this {op} call: {reason}")

@@ -161,3 +161,8 @@ def test_swap_leaky():
     assert net(torch.rand(2, 10)).shape == (2, 5)
     with pytest.raises(ValueError, match="graded"):
         snn_ssm.swap_neurons(snn.Leaky(beta=0.5, graded_spikes_factor=2.0))
+
+
+def test_set_backend_reaches_the_neuron_inside_an_adapter():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 3), SSMDendriteLIF(3, init_hidden=True, multi_step=True))
+    assert snn_ssm.set_backend(net, "torch") == 1 and net[1].neuron.backend == "torch"

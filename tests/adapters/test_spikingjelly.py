@@ -169,3 +169,17 @@ def test_swap_maps_decay_input_ifnode_plif_and_soft_reset():
     assert if_.beta.item() == 1.0
     plif = snn_ssm.swap_neurons(neuron.ParametricLIFNode(init_tau=4.0, decay_input=False), to="lif")
     assert plif.beta.item() == pytest.approx(0.75)
+
+
+def test_backend_option_and_set_backend():
+    net = torch.nn.Sequential(SSMDendriteLIF(3, step_mode="m", backend="torch"), LIF(3, step_mode="m"))
+    assert net[0].backend == "torch" and net[1].backend == "auto"
+    assert "cupy" in net[0].supported_backends
+    assert snn_ssm.set_backend(net, "torch") == 2 and net[1].backend == "torch"
+    x = torch.randn(6, 2, 3)
+    with pytest.raises(ValueError, match="backend must be"):
+        snn_ssm.set_backend(net, "cuda")
+    out = net(x)
+    functional.reset_net(net)
+    snn_ssm.set_backend(net, "auto")
+    assert torch.equal(net(x), out)  # every backend returns the reference's spikes

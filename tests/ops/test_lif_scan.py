@@ -99,7 +99,7 @@ def test_dispatch_precedence_and_errors(monkeypatch, caplog):
     with pytest.raises(ValueError, match="backend must be one of"):
         lif_scan(y, None, 0.5, backend="cupy2")
     monkeypatch.setattr(dispatch, "available", lambda name: name == "torch")
-    with pytest.raises(RuntimeError, match=r"pip install 'snn_ssm\[numba\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'snn_ssm\[numba\]'"):
         lif_scan(y, None, 0.5, backend="numba")
 
 
