@@ -70,6 +70,12 @@ def candidates(T, B, H, device):
             kernels.launch_backward(flat, ones_n, ones_n * 2, ckpt, s, torch.zeros_like(ones_n), opts)
         out["snn_ssm cupy (kernels only, no autograd)"] = (kernels_only, 20)
         out["snn_ssm triton"] = (ours("triton"), 20)
+        x16 = x.detach().bfloat16().requires_grad_()
+
+        def ours_bf16():
+            s, _ = lif_scan(x16, None, 0.5, backend="cupy")
+            s.sum().backward()
+        out["snn_ssm cupy, bf16 input"] = (ours_bf16, 20)
         buf = torch.empty_like(x)
         # Minimal traffic of an exact fwd+bwd: read x, write spikes (1 bit), then read x and dL/ds, write dL/dx:
         # about 16 bytes per neuron-step = 2 copies of the fp32 input.

@@ -2,7 +2,9 @@
 
 :func:`lif_scan` has the signature of :func:`snn_ssm.functional.lif_seq` (plus ``backend``) and returns what it
 returns: spikes ``[T, B, *]`` and the final membrane ``[B, *]``, with gradients for the input, the initial
-membrane, β and v_th. Kernels run named surrogates on float32/float64; anything else uses the reference.
+membrane, β and v_th. Kernels run named surrogates; numba takes float32/float64, CuPy and Triton also
+float16/bfloat16 inputs, whose membrane is kept in float32 (by every backend, the reference included: spikes come
+back in the input's dtype, the final membrane in float32). Anything else uses the reference.
 
 Storage for the backward: the membrane at the start of every 16-step chunk (0.25 bytes per neuron-step in fp32,
 1.25 with the uint8 spikes the kernel may keep) — the backward recomputes each chunk from its checkpoint with the
@@ -22,7 +24,7 @@ __all__ = ["lif_scan", "lif_scan_ref"]
 lif_scan_ref = lif_seq
 _RESET_CODE = {"hard": 0, "soft": 1, "none": 2}
 _SURROGATE_CODE = {"triangle": 0, "atan": 1, "sigmoid": 2}
-_KERNEL_DTYPES = (torch.float32, torch.float64)
+_HALF = (torch.float16, torch.bfloat16)
 
 
 def _named_surrogate(surrogate, alpha):
@@ -70,24 +72,30 @@ def _impl(name: str):
 
 
 def _kernel_support(y, surrogate, alpha) -> dict:
-    reason = None
-    if y.dtype not in _KERNEL_DTYPES:
-        reason = f"dtype {y.dtype} (kernels take float32/float64)"
-    elif _named_surrogate(surrogate, alpha) is None:
-        reason = "a custom surrogate callable (kernels implement triangle/atan/sigmoid)"
-    on = {"numba": "cpu", "triton": "cuda", "cupy": "cuda"}
-    return {b: reason if reason or y.device.type == d else f"device {y.device.type}" for b, d in on.items()}
+    support = {}
+    for backend, device, dtypes in (("numba", "cpu", (torch.float32, torch.float64)),
+                                    ("cupy", "cuda", (torch.float32, torch.float64, *_HALF)),
+                                    ("triton", "cuda", (torch.float32, torch.float64, *_HALF))):
+        if y.device.type != device:
+            support[backend] = f"device {y.device.type} ({backend} runs on {device})"
+        elif y.dtype not in dtypes:
+            support[backend] = f"dtype {y.dtype} (it takes {', '.join(str(d) for d in dtypes)})"
+        elif _named_surrogate(surrogate, alpha) is None:
+            support[backend] = "a custom surrogate callable (kernels implement triangle/atan/sigmoid)"
+        else:
+            support[backend] = None
+    return support
 
 
-def _per_neuron(p, y: torch.Tensor, step_shape) -> torch.Tensor:
+def _per_neuron(p, dtype: torch.dtype, y: torch.Tensor, step_shape) -> torch.Tensor:
     """``p`` (a number, or a tensor broadcastable to one step) as a flat per-neuron tensor.
 
     Numbers are filled on the device: ``torch.as_tensor(number, device="cuda")`` would copy from pageable host
     memory, which waits for all queued GPU work and so serialises consecutive calls.
     """
     if isinstance(p, torch.Tensor):
-        return p.to(y.dtype).expand(step_shape).reshape(-1)
-    return torch.full((step_shape.numel(),), p, dtype=y.dtype, device=y.device)
+        return p.to(dtype).expand(step_shape).reshape(-1)
+    return torch.full((step_shape.numel(),), p, dtype=dtype, device=y.device)
 
 
 def lif_scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, v_reset: float = 0.0,
@@ -111,6 +119,11 @@ def lif_scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, v_rese
     check_soma_options(reset, grad_mode)
     name = choose("lif_scan", y.device.type, _kernel_support(y, surrogate, alpha), backend)
     if name == "torch":
+        if y.dtype in _HALF:  # the state is kept in float32 (as the kernels keep it); spikes in the input's dtype
+            up = (lambda p: p.float() if isinstance(p, torch.Tensor) else p)
+            s, v_T = lif_seq(y.float(), up(v0), up(beta), up(v_th), v_reset=v_reset, reset=reset,
+                             detach_reset=detach_reset, grad_mode=grad_mode, surrogate=surrogate, alpha=alpha)
+            return s.to(y.dtype), v_T
         return lif_seq(y, v0, beta, v_th, v_reset=v_reset, reset=reset, detach_reset=detach_reset,
                        grad_mode=grad_mode, surrogate=surrogate, alpha=alpha)
     T = y.shape[0]
@@ -118,9 +131,12 @@ def lif_scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, v_rese
     sg_code, a = _named_surrogate(surrogate, alpha)
     # Per-neuron parameters built with differentiable torch ops, so autograd sums their gradients back to the
     # shapes the caller gave (per channel, shared, ...); k = 1/v_th is rounded exactly as the reference rounds it.
-    beta_n = _per_neuron(beta, y, step_shape)
-    k_n = _per_neuron(1.0 / v_th, y, step_shape)
-    v0_n = (torch.zeros(step_shape, dtype=y.dtype, device=y.device) if v0 is None else v0).reshape(-1)
+    state_dtype = torch.float32 if y.dtype in _HALF else y.dtype
+    beta_n = _per_neuron(beta, state_dtype, y, step_shape)
+    k_n = _per_neuron(1.0 / v_th if not isinstance(v_th, torch.Tensor) else 1.0 / v_th.to(state_dtype), state_dtype,
+                      y, step_shape)
+    v0_n = (torch.zeros(step_shape, dtype=state_dtype, device=y.device) if v0 is None
+            else v0.to(state_dtype)).reshape(-1)
     opts = (float(v_reset), _RESET_CODE[reset], bool(detach_reset), grad_mode == "local", sg_code, a)
     s, v_T = _LIFScan.apply(y.reshape(T, -1), v0_n, beta_n, k_n, _impl(name), opts)
     return s.reshape(y.shape), v_T.reshape(step_shape)

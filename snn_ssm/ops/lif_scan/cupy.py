@@ -18,7 +18,10 @@ THREADS = 64
 
 _SOURCE = r"""
 #define CHUNK %(chunk)d
-typedef %(real)s real;
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+typedef %(io)s io_t;    // dtype of y, spikes and their gradients
+typedef %(real)s real;  // dtype of the state and parameters (float for half-precision inputs)
 
 __device__ __forceinline__ real surrogate(real x, real alpha, int code) {
     if (code == 0) { real g = alpha - alpha * alpha * fabs(x); return g > (real)0 ? g : (real)0; }
@@ -27,9 +30,9 @@ __device__ __forceinline__ real surrogate(real x, real alpha, int code) {
     return alpha * sg * ((real)1 - sg);
 }
 
-extern "C" __global__ void lif_fwd(const real* __restrict__ y, const real* __restrict__ v0,
+extern "C" __global__ void lif_fwd(const io_t* __restrict__ y, const real* __restrict__ v0,
                                    const real* __restrict__ beta, const real* __restrict__ k,
-                                   real* __restrict__ s, real* __restrict__ ckpt,
+                                   io_t* __restrict__ s, real* __restrict__ ckpt,
                                    const real v_reset, long long T, long long N, int reset) {
     long long n = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= N) return;
@@ -37,19 +40,19 @@ extern "C" __global__ void lif_fwd(const real* __restrict__ y, const real* __res
     const long long n_chunks = (T + CHUNK - 1) / CHUNK;
     real cur[CHUNK], nxt[CHUNK];
     #pragma unroll
-    for (int i = 0; i < CHUNK; ++i) cur[i] = (i < T) ? y[i * N + n] : (real)0;
+    for (int i = 0; i < CHUNK; ++i) cur[i] = (i < T) ? (real)y[i * N + n] : (real)0;
     for (long long c = 0; c < n_chunks; ++c) {
         const long long t0 = c * CHUNK, t1 = t0 + CHUNK;
         // Issue the next chunk's loads first: they do not depend on the state, so they overlap this chunk.
         #pragma unroll
-        for (int i = 0; i < CHUNK; ++i) nxt[i] = (t1 + i < T) ? y[(t1 + i) * N + n] : (real)0;
+        for (int i = 0; i < CHUNK; ++i) nxt[i] = (t1 + i < T) ? (real)y[(t1 + i) * N + n] : (real)0;
         ckpt[c * N + n] = v;
         #pragma unroll
         for (int i = 0; i < CHUNK; ++i) {
             if (t0 + i < T) {
                 real u = b * v + cur[i] * kk;
                 real sp = (u - (real)1 >= (real)0) ? (real)1 : (real)0;
-                s[(t0 + i) * N + n] = sp;
+                s[(t0 + i) * N + n] = (io_t)sp;
                 if (reset == 0) u = u - sp * (u - v_reset);
                 else if (reset == 1) u = u - sp;
                 v = u;
@@ -61,10 +64,10 @@ extern "C" __global__ void lif_fwd(const real* __restrict__ y, const real* __res
     ckpt[n_chunks * N + n] = v;
 }
 
-extern "C" __global__ void lif_bwd(const real* __restrict__ y, const real* __restrict__ beta,
+extern "C" __global__ void lif_bwd(const io_t* __restrict__ y, const real* __restrict__ beta,
                                    const real* __restrict__ k, const real* __restrict__ ckpt,
-                                   const real* __restrict__ gs, const real* __restrict__ gvT,
-                                   real* __restrict__ gy, real* __restrict__ gv0, real* __restrict__ gbeta,
+                                   const io_t* __restrict__ gs, const real* __restrict__ gvT,
+                                   io_t* __restrict__ gy, real* __restrict__ gv0, real* __restrict__ gbeta,
                                    real* __restrict__ gk, const real v_reset, const real alpha, long long T,
                                    long long N, int reset, int detach, int local, int sg_code) {
     long long n = (long long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -77,8 +80,8 @@ extern "C" __global__ void lif_bwd(const real* __restrict__ y, const real* __res
     #pragma unroll
     for (int i = 0; i < CHUNK; ++i) {
         const bool in = t0 + i < T;
-        ys[i] = in ? y[(t0 + i) * N + n] : (real)0;
-        gss[i] = in ? gs[(t0 + i) * N + n] : (real)0;
+        ys[i] = in ? (real)y[(t0 + i) * N + n] : (real)0;
+        gss[i] = in ? (real)gs[(t0 + i) * N + n] : (real)0;
     }
     real v_ck = ckpt[(n_chunks - 1) * N + n];
     for (long long c = n_chunks - 1; c >= 0; --c) {
@@ -89,8 +92,8 @@ extern "C" __global__ void lif_bwd(const real* __restrict__ y, const real* __res
         if (c > 0) {
             #pragma unroll
             for (int i = 0; i < CHUNK; ++i) {
-                ys_n[i] = y[(tp + i) * N + n];
-                gss_n[i] = gs[(tp + i) * N + n];
+                ys_n[i] = (real)y[(tp + i) * N + n];
+                gss_n[i] = (real)gs[(tp + i) * N + n];
             }
             v_ck_n = ckpt[(c - 1) * N + n];
         }
@@ -114,7 +117,7 @@ extern "C" __global__ void lif_bwd(const real* __restrict__ y, const real* __res
                 else if (reset == 1) { gu = gv; if (!detach) g_spike -= gv; }
                 else gu = gv;
                 gu += g_spike * surrogate(u - (real)1, alpha, sg_code);
-                gy[(t0 + i) * N + n] = gu * kk;
+                gy[(t0 + i) * N + n] = (io_t)(gu * kk);
                 gkk += gu * ys[i];
                 gb += gu * vp[i];
                 gv = local ? (real)0 : gu * b;
@@ -132,12 +135,15 @@ extern "C" __global__ void lif_bwd(const real* __restrict__ y, const real* __res
 
 _modules: dict = {}
 _streams: dict = {}
-_REAL = {torch.float32: ("float", numpy.float32), torch.float64: ("double", numpy.float64)}
+# input dtype -> (C type of the input, C type of the state, numpy type of the state)
+_TYPES = {torch.float32: ("float", "float", numpy.float32), torch.float64: ("double", "double", numpy.float64),
+          torch.float16: ("__half", "float", numpy.float32), torch.bfloat16: ("__nv_bfloat16", "float", numpy.float32)}
 
 
 def _module(dtype):
     if dtype not in _modules:
-        code = _SOURCE % {"chunk": CHUNK, "real": _REAL[dtype][0]}
+        io, real, _ = _TYPES[dtype]
+        code = _SOURCE % {"chunk": CHUNK, "io": io, "real": real}
         _modules[dtype] = cupy.RawModule(code=code, options=("--fmad=false", "-std=c++14"))
     return _modules[dtype]
 
@@ -168,9 +174,9 @@ def _launch(kernel_name, dtype, N, args):
 def launch_forward(y, v0, beta, k, opts):
     v_reset, reset = opts[0], opts[1]
     T, N = y.shape
-    real = _REAL[y.dtype][1]
+    real = _TYPES[y.dtype][2]
     spikes = torch.empty_like(y)
-    ckpt = torch.empty(((T + CHUNK - 1) // CHUNK + 1, N), dtype=y.dtype, device=y.device)
+    ckpt = torch.empty(((T + CHUNK - 1) // CHUNK + 1, N), dtype=beta.dtype, device=y.device)
     _launch("lif_fwd", y.dtype, N, (_ptr(y), _ptr(v0), _ptr(beta), _ptr(k), _ptr(spikes), _ptr(ckpt),
                                     real(v_reset), numpy.int64(T), numpy.int64(N), numpy.int32(reset)))
     return spikes, ckpt
@@ -179,9 +185,9 @@ def launch_forward(y, v0, beta, k, opts):
 def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts):
     v_reset, reset, detach_reset, local, sg_code, alpha = opts
     T, N = y.shape
-    real = _REAL[y.dtype][1]
-    g_s, g_vT = g_s.contiguous(), g_vT.contiguous()
-    g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, y[0], beta, k))
+    real = _TYPES[y.dtype][2]
+    g_s, g_vT = g_s.to(y.dtype).contiguous(), g_vT.contiguous()
+    g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, beta, beta, k))
     _launch("lif_bwd", y.dtype, N, (_ptr(y), _ptr(beta), _ptr(k), _ptr(ckpt), _ptr(g_s), _ptr(g_vT), _ptr(g_y),
                                     _ptr(g_v0), _ptr(g_beta), _ptr(g_k), real(v_reset), real(alpha),
                                     numpy.int64(T), numpy.int64(N), numpy.int32(reset), numpy.int32(detach_reset),

@@ -140,7 +140,7 @@ def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts):
     import torch
 
     v_reset, reset, detach_reset, local, sg_code, alpha = opts
-    g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, y[0], beta, k))
+    g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, beta, beta, k))
     yn = y.numpy()
     dt = yn.dtype.type
     _backward_kernel(reset, bool(detach_reset), bool(local), sg_code)(

@@ -45,7 +45,7 @@ def _lif_scan_fwd_kernel(y_ptr, v0_ptr, beta_ptr, k_ptr, s_ptr, ckpt_ptr, scalar
         for i in tl.static_range(CHUNK):
             t = c * CHUNK + i
             m = mask & (t < T)
-            y = tl.load(y_ptr + t * N + offs, mask=m, other=0.0)
+            y = tl.load(y_ptr + t * N + offs, mask=m, other=0.0).to(beta.dtype)
             u = beta * v + y * k
             s = tl.where(u - 1.0 >= 0, 1.0, 0.0).to(u.dtype)
             tl.store(s_ptr + t * N + offs, s.to(s_ptr.dtype.element_ty), mask=m)
@@ -80,7 +80,7 @@ def _lif_scan_bwd_kernel(y_ptr, beta_ptr, k_ptr, ckpt_ptr, gs_ptr, gvT_ptr, gy_p
             t = c * CHUNK + i
             m = mask & (t < T)
             tl.store(scratch_ptr + i * N + offs, v, mask=m)
-            y = tl.load(y_ptr + t * N + offs, mask=m, other=0.0)
+            y = tl.load(y_ptr + t * N + offs, mask=m, other=0.0).to(beta.dtype)
             u = beta * v + y * k
             s = tl.where(u - 1.0 >= 0, 1.0, 0.0).to(u.dtype)
             if RESET == 0:
@@ -94,7 +94,7 @@ def _lif_scan_bwd_kernel(y_ptr, beta_ptr, k_ptr, ckpt_ptr, gs_ptr, gvT_ptr, gy_p
             t = c * CHUNK + i
             m = mask & (t < T)
             vp = tl.load(scratch_ptr + i * N + offs, mask=m, other=0.0)
-            y = tl.load(y_ptr + t * N + offs, mask=m, other=0.0)
+            y = tl.load(y_ptr + t * N + offs, mask=m, other=0.0).to(beta.dtype)
             u = beta * vp + y * k
             s = tl.where(u - 1.0 >= 0, 1.0, 0.0).to(u.dtype)
             g_spike = tl.load(gs_ptr + t * N + offs, mask=m, other=0.0).to(u.dtype)
@@ -127,16 +127,16 @@ def _grid(N):
     return (triton.cdiv(N, BLOCK),)
 
 
-def _scalars(y, v_reset, alpha=0.0):
-    return torch.tensor([v_reset, alpha], dtype=y.dtype, device=y.device)
+def _scalars(like, v_reset, alpha=0.0):
+    return torch.tensor([v_reset, alpha], dtype=like.dtype, device=like.device)
 
 
 def launch_forward(y, v0, beta, k, opts):
     v_reset, reset = opts[0], opts[1]
     T, N = y.shape
     spikes = torch.empty_like(y)
-    ckpt = torch.empty((triton.cdiv(T, CHUNK) + 1, N), dtype=y.dtype, device=y.device)
-    _lif_scan_fwd_kernel[_grid(N)](y, v0, beta, k, spikes, ckpt, _scalars(y, v_reset), T, N, RESET=reset, CHUNK=CHUNK,
+    ckpt = torch.empty((triton.cdiv(T, CHUNK) + 1, N), dtype=beta.dtype, device=y.device)
+    _lif_scan_fwd_kernel[_grid(N)](y, v0, beta, k, spikes, ckpt, _scalars(beta, v_reset), T, N, RESET=reset, CHUNK=CHUNK,
                                    BLOCK=BLOCK, num_warps=NUM_WARPS, enable_fp_fusion=False)
     return spikes, ckpt
 
@@ -144,10 +144,10 @@ def launch_forward(y, v0, beta, k, opts):
 def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts):
     v_reset, reset, detach_reset, local, sg_code, alpha = opts
     T, N = y.shape
-    g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, y[0], beta, k))
-    scratch = torch.empty((CHUNK, N), dtype=y.dtype, device=y.device)
-    _lif_scan_bwd_kernel[_grid(N)](y, beta, k, ckpt, g_s.contiguous(), g_vT.contiguous(), g_y, g_v0, g_beta, g_k,
-                                   scratch, _scalars(y, v_reset, alpha), T, N, RESET=reset, DETACH=detach_reset, LOCAL=local,
+    g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, beta, beta, k))
+    scratch = torch.empty((CHUNK, N), dtype=beta.dtype, device=y.device)
+    _lif_scan_bwd_kernel[_grid(N)](y, beta, k, ckpt, g_s.to(y.dtype).contiguous(), g_vT.contiguous(), g_y, g_v0, g_beta, g_k,
+                                   scratch, _scalars(beta, v_reset, alpha), T, N, RESET=reset, DETACH=detach_reset, LOCAL=local,
                                    SG=sg_code, CHUNK=CHUNK, BLOCK=BLOCK, num_warps=NUM_WARPS,
                                    enable_fp_fusion=False)
     return g_y, g_v0, g_beta, g_k
