@@ -6,45 +6,15 @@ CPU: our numba kernel vs the torch reference loop (and snnTorch ``Leaky``).
 All neurons: hard reset, beta = 0.5 (tau = 2), threshold 1, fp32, loss = sum of spikes. Writes JSON and markdown
 to ``benchmarks/results/``.
 
-    python benchmarks/bench_neuron.py --device cuda          # B=64, H=256, T in 1024 4096 16384
-    python benchmarks/bench_neuron.py --device cpu --T 1024
+    cd benchmarks && python bench_neuron.py --device cuda     # B=64, H=256, T in 1024 4096 16384
+    cd benchmarks && python bench_neuron.py --device cpu --T 1024
 """
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
-import platform
-import statistics
-import time
-from pathlib import Path
-
 import torch
+from _common import lengths, parser, timed, write
 
 from snn_ssm.ops import lif_scan
-
-
-def timed(fn, device, repeats):
-    fn()  # warm-up (compilation, allocator)
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    times = []
-    for _ in range(repeats):
-        if device == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            t0 = time.perf_counter()
-            fn()
-            times.append(1e3 * (time.perf_counter() - t0))
-    peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if device == "cuda" else float("nan")
-    return statistics.median(times), peak
 
 
 def candidates(T, B, H, device):
@@ -117,36 +87,16 @@ def candidates(T, B, H, device):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--T", type=int, nargs="+", default=None)
-    p.add_argument("--B", type=int, default=64)
-    p.add_argument("--H", type=int, default=256)
-    p.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    args = p.parse_args()
-    Ts = args.T or ([1024, 4096, 16384] if args.device == "cuda" else [1024])
-    name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    args = parser(__doc__).parse_args()
     rows = []
-    for T in Ts:
+    for T in lengths(args):
         for label, (fn, reps) in candidates(T, args.B, args.H, args.device).items():
             ms, peak = timed(fn, args.device, reps)
             rows.append({"T": T, "B": args.B, "H": args.H, "what": label, "ms": ms, "peak_MiB": peak})
             print(f"T={T:6d} {label:45s} {ms:10.3f} ms  peak {peak:8.1f} MiB", flush=True)
-    meta = {"device": name, "date": datetime.date.today().isoformat(), "torch": torch.__version__,
-            "python": platform.python_version(), "shape": f"T x B={args.B} x H={args.H}, fp32, fwd+bwd"}
-    try:
-        import triton
-        meta["triton"] = triton.__version__
-    except ImportError:
-        pass
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"neuron_{args.device}_{meta['date']}"
-    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    lines = [f"# Neuron fwd+bwd, {name}, {meta['date']}", "", f"{meta}", "", "| T | what | ms | peak MiB |",
-             "|---|---|---|---|"]
-    lines += [f"| {r['T']} | {r['what']} | {r['ms']:.3f} | {r['peak_MiB']:.1f} |" for r in rows]
-    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    write(args, "neuron", f"T x B={args.B} x H={args.H}, fp32, fwd+bwd", "Neuron fwd+bwd",
+          {"T": ("T", "{}"), "what": ("what", "{}"), "ms": ("ms", "{:.3f}"), "peak MiB": ("peak_MiB", "{:.1f}")},
+          rows)
 
 
 if __name__ == "__main__":

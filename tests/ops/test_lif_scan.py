@@ -75,14 +75,21 @@ def test_half_precision_reference_keeps_a_float32_state():
     assert torch.equal(s16.float(), s32) and torch.equal(v16, v32)
 
 
-@pytest.mark.skipif(not CPU_BACKENDS, reason="numba is not installed")
-@settings(max_examples=40, deadline=None)
-@given(T=st.integers(1, 70), B=st.integers(1, 4), C=st.integers(1, 80), reset=st.sampled_from(["hard", "soft", "none"]),
-       grad_mode=st.sampled_from(["bptt", "local"]), detach=st.booleans(),
-       surrogate=st.sampled_from(["triangle", "atan", "sigmoid"]), v_reset=st.floats(-0.5, 0.5))
-def test_fuzz_against_reference(T, B, C, reset, grad_mode, detach, surrogate, v_reset):
-    compare("numba", T, B, C, reset=reset, grad_mode=grad_mode, detach_reset=detach, surrogate=surrogate,
-            v_reset=v_reset)
+FUZZ = dict(T=st.integers(1, 70), B=st.integers(1, 4), C=st.integers(1, 80),
+            reset=st.sampled_from(["hard", "soft", "none"]), grad_mode=st.sampled_from(["bptt", "local"]),
+            detach=st.booleans(), surrogate=st.sampled_from(["triangle", "atan", "sigmoid"]),
+            v_reset=st.floats(-0.5, 0.5))
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS + GPU_BACKENDS)
+def test_fuzz_against_reference(backend):
+    @settings(max_examples=40, deadline=None)
+    @given(**FUZZ)
+    def check(T, B, C, reset, grad_mode, detach, surrogate, v_reset):
+        compare(backend, T, B, C, device="cpu" if backend == "numba" else "cuda", reset=reset,
+                grad_mode=grad_mode, detach_reset=detach, surrogate=surrogate, v_reset=v_reset)
+
+    check()
 
 
 @pytest.mark.skipif(not CPU_BACKENDS, reason="numba is not installed")
