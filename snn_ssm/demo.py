@@ -42,6 +42,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(prog="python -m snn_ssm demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=60.0, help="training time budget (default: 60)")
+    p.add_argument("--steps", type=int, default=None, help="train exactly this many steps instead of a time budget")
     p.add_argument("--data-dir", default=os.environ.get("SNN_SSM_DATA"),
                    help="folder with the MNIST IDX files (default: $SNN_SSM_DATA, else the embedded subset)")
     p.add_argument("--pixel", action="store_true", help="pixel-level sequence (14x14 downsampled, T=196)")
@@ -53,6 +54,8 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     if args.seconds <= 0:
         p.error("--seconds must be positive")
+    if args.steps is not None and args.steps < 1:
+        p.error("--steps must be a positive integer")
 
     torch.manual_seed(args.seed)
     if args.data_dir:
@@ -63,8 +66,8 @@ def main(argv=None) -> dict:
         x_train, y_train, x_test, y_test = images[:4000], labels[:4000], images[4000:], labels[4000:]
         source = "embedded MNIST subset"
     kind = "pixel-level 14x14 (T=196)" if args.pixel else "row by row (T=28)"
-    print(f"snn_ssm demo: SpikingSSM on {source}, {kind}: {len(y_train)} train / {len(y_test)} test images, "
-          f"{args.seconds:g} s CPU budget")
+    budget = f"{args.steps} steps" if args.steps else f"{args.seconds:g} s CPU budget"
+    print(f"snn_ssm demo: SpikingSSM on {source}, {kind}: {len(y_train)} train / {len(y_test)} test images, {budget}")
 
     # Rows are short sequences: a larger step range suits T=28; pixels keep the S4D default.
     dt = dict(dt_min=1e-2, dt_max=1.0) if not args.pixel else {}
@@ -73,7 +76,7 @@ def main(argv=None) -> dict:
     opt = torch.optim.AdamW(param_groups(model, lr=args.lr, weight_decay=1e-2))
     gen = torch.Generator().manual_seed(args.seed)
     start, step, seen = time.time(), 0, 0
-    while time.time() - start < args.seconds:
+    while (step < args.steps) if args.steps else (time.time() - start < args.seconds):
         idx = torch.randint(0, len(y_train), (args.batch,), generator=gen)
         loss = F.cross_entropy(model(to_sequence(x_train[idx], args.pixel)), y_train[idx])
         opt.zero_grad()
