@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import platform
@@ -60,11 +61,9 @@ def write(args, kind: str, shape: str, title: str, columns: dict, rows: list[dic
     """Write ``rows`` as ``{kind}_{device}_{date}.json`` and ``.md`` (``columns``: header -> (key, format))."""
     meta = {"device": device_name(args.device), "date": datetime.date.today().isoformat(),
             "torch": torch.__version__, "python": platform.python_version(), "shape": shape}
-    try:
+    with contextlib.suppress(ImportError):
         import triton
         meta["triton"] = triton.__version__
-    except ImportError:
-        pass
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{kind}_{args.device}_{meta['date']}"

@@ -11,6 +11,8 @@ to ``benchmarks/results/``.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from _common import lengths, parser, timed, write
 
@@ -54,7 +56,7 @@ def candidates(T, B, H, device):
         out["snn_ssm numba"] = (ours("numba"), 5)
     if T <= 1024 or device == "cpu":
         out["snn_ssm torch reference"] = (ours("torch"), 3 if device == "cuda" else 1)
-    try:
+    with contextlib.suppress(ImportError):  # peers that are not installed get no row
         from spikingjelly.activation_based import functional, neuron
 
         lif = neuron.LIFNode(tau=2.0, decay_input=False, step_mode="m").to(device)
@@ -65,10 +67,8 @@ def candidates(T, B, H, device):
         impl = functional.neuron_implementation("lif", torch.device(device))
         impl = impl.get("implementation", impl) if isinstance(impl, dict) else impl
         out[f"SpikingJelly 2.0 LIFNode ({impl})"] = (sj, 20 if device == "cuda" else 1)
-    except ImportError:
-        pass
     if T <= 4096:
-        try:
+        with contextlib.suppress(ImportError):
             import snntorch as snn
 
             leaky = snn.Leaky(beta=0.5, reset_mechanism="zero").to(device)
@@ -81,8 +81,6 @@ def candidates(T, B, H, device):
                     spikes.append(spk)
                 torch.stack(spikes).sum().backward()
             out["snnTorch 1.0 Leaky (loop)"] = (st, 3 if device == "cuda" else 1)
-        except ImportError:
-            pass
     return out
 
 

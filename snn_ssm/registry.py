@@ -7,6 +7,7 @@ names a module (or an object inside one); loading it runs its ``@register`` deco
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 from importlib import metadata
@@ -107,9 +108,7 @@ def list_plugins(kind: str | None = None) -> dict[str, list[str]]:
         raise ValueError(f"kind must be one of {KINDS} or None, got {kind!r}")
     _load_entry_points()
     for framework in _ADAPTERS:
-        try:
+        with contextlib.suppress(ImportError):  # a framework that is not installed has no entries to list
             _load_adapter(framework)
-        except ImportError:
-            pass
     return {name: sorted("neutral" if f is None else f for f in e["impl"])
             for name, e in sorted(_REGISTRY.items()) if kind is None or e["kind"] == kind}

@@ -70,8 +70,8 @@ class _LeakyAdapter(snn.Leaky):
         self.multi_step = multi_step
         self._nstate = NeuronState(None, None)
 
-    def _init_mem(self):  # snnTorch would register a ``mem`` buffer; ``mem`` is a property over the neuron state
-        pass
+    def _init_mem(self):
+        """Leaky would register a ``mem`` buffer here; ``mem`` is a property over the neuron state instead."""
 
     @property
     def beta(self) -> torch.Tensor:
