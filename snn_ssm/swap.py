@@ -103,8 +103,8 @@ def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn
             kw = mapping(m)
             if kw is not None:
                 new = create(to, framework=framework, **{**kw, **kwargs})
-                param = next(m.parameters(), None) or next(m.buffers(), None)
-                return new if param is None else new.to(param.device)
+                ref = next(iter([*m.parameters(), *m.buffers()]), None)  # place it where the old neuron lived
+                return new if ref is None else new.to(ref.device)
         return None
 
     root = replacement(model)
