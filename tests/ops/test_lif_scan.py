@@ -147,3 +147,14 @@ def test_auto_falls_back_for_custom_surrogates_and_logs_its_choice_once(caplog, 
         lif_scan(y, None, 0.5, surrogate=custom, backend="numba")
     with pytest.raises(ValueError, match="dtype"):
         lif_scan(y.half(), None, 0.5, backend="numba")
+
+
+@pytest.mark.parametrize("backend", ["torch"] + CPU_BACKENDS)
+def test_broadcast_initial_membrane_and_bad_input(backend):
+    y = torch.randn(20, 3, 4)
+    v0 = torch.tensor([0.1, 0.5, 0.9, 0.0])  # one value per channel, broadcast over the batch
+    s, v = lif_scan(y, v0, 0.5, backend=backend)
+    s_ref, v_ref = lif_scan_ref(y, v0.expand(3, 4), 0.5)
+    assert torch.equal(s, s_ref) and torch.equal(v, v_ref)
+    with pytest.raises(TypeError, match="floating-point"):
+        lif_scan(torch.ones(5, 2, dtype=torch.int64), None, 0.5, backend=backend)

@@ -116,6 +116,9 @@ def lif_scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, v_rese
 
         >>> s, v = lif_scan(torch.randn(1000, 64, 256), None, beta=0.5, backend="numba")
     """
+    if not isinstance(y, torch.Tensor) or not y.is_floating_point() or y.ndim < 1:
+        raise TypeError(f"y must be a floating-point tensor [T, B, *], got "
+                        f"{getattr(y, 'dtype', type(y).__name__)} of shape {tuple(getattr(y, 'shape', ()))}")
     check_soma_options(reset, grad_mode)
     name = choose("lif_scan", y.device.type, _kernel_support(y, surrogate, alpha), backend)
     if name == "torch":
@@ -136,7 +139,7 @@ def lif_scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, v_rese
     k_n = _per_neuron(1.0 / v_th if not isinstance(v_th, torch.Tensor) else 1.0 / v_th.to(state_dtype), state_dtype,
                       y, step_shape)
     v0_n = (torch.zeros(step_shape, dtype=state_dtype, device=y.device) if v0 is None
-            else v0.to(state_dtype)).reshape(-1)
+            else v0.to(state_dtype).expand(step_shape)).reshape(-1)  # a broadcastable v0 must not be read short
     opts = (float(v_reset), _RESET_CODE[reset], bool(detach_reset), grad_mode == "local", sg_code, a)
     s, v_T = _LIFScan.apply(y.reshape(T, -1), v0_n, beta_n, k_n, _impl(name), opts)
     return s.reshape(y.shape), v_T.reshape(step_shape)
