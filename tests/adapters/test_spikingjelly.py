@@ -187,6 +187,6 @@ def test_backend_option_and_set_backend():
 
 def test_swap_keeps_a_neuron_whose_parameter_is_zero():
     plif = neuron.ParametricLIFNode(init_tau=2.0)  # w = 0 exactly: a falsy one-element tensor
-    assert float(plif.w) == 0.0
+    assert float(plif.w.detach()) == 0.0
     swapped = snn_ssm.swap_neurons(torch.nn.Sequential(plif), to="lif")[0]
     assert isinstance(swapped, LIF) and swapped.beta.item() == pytest.approx(0.5)
