@@ -46,6 +46,7 @@ def parser(doc: str, **extra_ints) -> argparse.ArgumentParser:
     for name, default in extra_ints.items():
         p.add_argument(f"--{name}", type=int, default=default)
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    p.add_argument("--tag", default="", help="suffix of the result files' names (a second run on one day)")
     return p
 
 
@@ -58,7 +59,7 @@ def device_name(device: str) -> str:
 
 
 def write(args, kind: str, shape: str, title: str, columns: dict, rows: list[dict]) -> None:
-    """Write ``rows`` as ``{kind}_{device}_{date}.json`` and ``.md`` (``columns``: header -> (key, format))."""
+    """Write ``rows`` as ``{kind}_{device}_{date}[_{tag}].json`` and ``.md`` (``columns``: header -> (key, format))."""
     meta = {"device": device_name(args.device), "date": datetime.date.today().isoformat(),
             "torch": torch.__version__, "python": platform.python_version(), "shape": shape}
     with contextlib.suppress(ImportError):
@@ -66,7 +67,7 @@ def write(args, kind: str, shape: str, title: str, columns: dict, rows: list[dic
         meta["triton"] = triton.__version__
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{kind}_{args.device}_{meta['date']}"
+    stem = f"{kind}_{args.device}_{meta['date']}" + (f"_{args.tag}" if args.tag else "")
     (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     lines = [f"# {title}, {meta['device']}, {meta['date']}", "", f"{meta}", "",
              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]

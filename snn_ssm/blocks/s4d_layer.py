@@ -33,7 +33,8 @@ class TimeTiedDropout(nn.Module):
 class _S4DLayerBase(nn.Module):
     """S4D convolution + D skip → activation → dropout → 1×1 Linear(H → 2H) + GLU.
 
-    Subclasses define ``activation(y)``: the spiking soma or GELU.
+    Subclasses define ``activation(x)``, the S4D convolution with its skip and the nonlinearity: the spiking soma
+    or GELU.
     """
 
     def __init__(self, d_model: int, *, d_state: int = 64, bidirectional: bool = False, dropout: float = 0.0,
@@ -54,8 +55,7 @@ class _S4DLayerBase(nn.Module):
         _checks.check_tensor(x, "x", min_ndim=3, layout="[T, B, H]", device_of=self.output_linear.weight)
         if x.ndim != 3 or x.shape[2] != self.d_model:
             raise ValueError(f"x must have layout [T, B, H={self.d_model}], got shape {tuple(x.shape)}")
-        y = self.dendrite(x.unsqueeze(-1)).squeeze(-1)  # (T B H)
-        z = self.dropout(self.activation(y))
+        z = self.dropout(self.activation(x))
         return nn.functional.glu(self.output_linear(z), dim=-1)
 
 
@@ -91,12 +91,14 @@ class SpikingS4D(_S4DLayerBase):
                          dtype=dtype)
         self.soma = LIFSoma(d_model, shared=shared_threshold, device=device, dtype=dtype, **soma_kwargs)
 
-    def activation(self, y: torch.Tensor) -> torch.Tensor:
-        return self.soma(y)
+    def activation(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.dendrite.discrete(self.d_model)
+        y = self.dendrite.convolve(x.unsqueeze(-1), None, p, skip=False).squeeze(-1)  # (T B H)
+        return self.soma(y, x, p.D)  # + D·x, scaled by 1/v_th and fired in one kernel pass
 
 
 class S4DLayer(_S4DLayerBase):
     """The non-spiking twin of :class:`SpikingS4D` (S4's minimal S4D layer): GELU instead of the neuron."""
 
-    def activation(self, y: torch.Tensor) -> torch.Tensor:
-        return nn.functional.gelu(y)
+    def activation(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.gelu(self.dendrite(x.unsqueeze(-1)).squeeze(-1))

@@ -103,10 +103,13 @@ class S4DDendrite(ChannelModule):
         """``y = K * x + D·x`` (+ the free response of state ``h0``) for ``x`` ``[T, B, C, M]``."""
         return self.convolve(x, h0, self.discrete(x.shape[2]))
 
-    def convolve(self, x: torch.Tensor, h0: torch.Tensor | None, p: Discrete) -> torch.Tensor:
-        """:meth:`forward` with discretised parameters ``p`` computed once by the caller."""
+    def convolve(self, x: torch.Tensor, h0: torch.Tensor | None, p: Discrete, skip: bool = True) -> torch.Tensor:
+        """:meth:`forward` with discretised parameters ``p`` computed once by the caller; ``skip=False`` leaves out
+        ``D·x`` (for a caller that fuses it into the next op, as the soma kernels do)."""
         T = x.shape[0]
-        y = s4d.fft_conv(x, self._kernel(p, T)) + p.D[:, None] * x  # (T B C M)
+        y = s4d.fft_conv(x, self._kernel(p, T))  # (T B C M)
+        if skip:
+            y = y + p.D[:, None] * x
         if h0 is not None:
             y = y + s4d.state_response(h0, p.log_dA, p.C[0], T)
         return y

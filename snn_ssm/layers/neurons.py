@@ -191,8 +191,8 @@ class SSMDendriteLIF(LIF):
         x4 = xc.reshape(T, B, C, -1)
         h0 = materialize(state.h)
         p = self.dendrite.discrete(C)
-        y = self.dendrite.convolve(x4, h0, p).reshape(xc.shape)
-        s, v = self.run(y, state.v)
+        y = self.dendrite.convolve(x4, h0, p, skip=False).reshape(xc.shape)  # D·x is fused into the soma
+        s, v = self.run(y, state.v, xc, p.D)
         return s.to(x.dtype).reshape(x.shape), NeuronState(v, PendingDendrite(x4, h0, p.log_dA, p.dB))
 
     def step_fn(self, x: torch.Tensor, state: NeuronState):

@@ -95,15 +95,22 @@ class LIFSoma(ChannelModule):
         return dict(v_reset=self.v_reset, reset=self.reset_mode, detach_reset=self.detach_reset,
                     grad_mode=self.grad_mode, surrogate=self.fire)
 
-    def run(self, y: torch.Tensor, v0: torch.Tensor | None):
-        """Sequence ``y`` ``[T, B, C, *]`` from membrane ``v0`` → ``(spikes, v_T)``."""
+    def run(self, y: torch.Tensor, v0: torch.Tensor | None, skip_input: torch.Tensor | None = None,
+            skip_weight: torch.Tensor | None = None):
+        """Sequence ``y`` ``[T, B, C, *]`` from membrane ``v0`` → ``(spikes, v_T)``; with ``skip_input`` (like ``y``)
+        and per-channel ``skip_weight`` ``[C]`` the soma runs on ``y + skip_weight·skip_input``, fused in the kernel."""
         beta, v_th = self._broadcast(y.ndim - 1, 1)
-        return lif_scan(y, v0, beta, v_th, backend=self.backend, **self._options())
+        if skip_weight is not None:
+            skip_weight = channel_view(skip_weight, y.ndim - 1, 1)
+        return lif_scan(y, v0, beta, v_th, skip_input=skip_input, skip_weight=skip_weight, backend=self.backend,
+                        **self._options())
 
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        """Spikes for a whole sequence ``y`` ``[T, B, C, *]`` from rest (stateless; see ``LIF`` for a neuron)."""
+    def forward(self, y: torch.Tensor, skip_input: torch.Tensor | None = None,
+                skip_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Spikes for a whole sequence ``y`` ``[T, B, C, *]`` from rest (stateless; see ``LIF`` for a neuron);
+        ``skip_input``/``skip_weight`` add a fused D-skip as in :meth:`run`."""
         self.ensure_channels(y.shape[2], "y")
-        return self.run(y, None)[0]
+        return self.run(y, None, skip_input, skip_weight)[0]
 
     def run_step(self, y: torch.Tensor, v: torch.Tensor | None):
         """One step ``y`` ``[B, C, *]`` → ``(spikes, v_next)``."""

@@ -12,7 +12,7 @@ CPU_BACKENDS = [b for b in ("numba",) if available(b)]
 GPU_BACKENDS = [pytest.param(b, marks=pytest.mark.gpu) for b in ("cupy", "triton")]
 
 
-def compare(backend, T, B, C, dtype=torch.float32, device="cpu", noncontiguous=False, **kw):
+def compare(backend, T, B, C, dtype=torch.float32, device="cpu", noncontiguous=False, skip=False, **kw):
     g = torch.Generator().manual_seed(T * 1000 + B * 10 + C)
     y = (torch.randn(T, B, C, generator=g, dtype=dtype) * 1.5).to(device).requires_grad_()
     v0 = torch.randn(B, C, generator=g, dtype=dtype).to(device).requires_grad_()
@@ -23,6 +23,11 @@ def compare(backend, T, B, C, dtype=torch.float32, device="cpu", noncontiguous=F
         gs = torch.randn(C, B, T, generator=g, dtype=dtype).to(device).permute(2, 1, 0)
     gv = torch.randn(B, C, generator=g, dtype=dtype).to(device)
     inputs = (y, v0, beta, v_th)
+    if skip:  # the fused D-skip: the soma runs on y + D * x
+        x = torch.randn(T, B, C, generator=g, dtype=dtype).to(device).requires_grad_()
+        D = torch.randn(C, generator=g, dtype=dtype).to(device).requires_grad_()
+        inputs += (x, D)
+        kw.update(skip_input=x, skip_weight=D)
     out = []
     for b in (backend, "torch"):
         s, v = lif_scan(y, v0, beta, v_th, backend=b, **kw)
@@ -33,7 +38,7 @@ def compare(backend, T, B, C, dtype=torch.float32, device="cpu", noncontiguous=F
     assert torch.equal(v, v_ref)
     tol = {torch.float32: dict(rtol=1e-4, atol=1e-5), torch.float64: dict(rtol=1e-10, atol=1e-12)}.get(
         dtype, dict(rtol=2e-2, atol=2e-3))  # half precision: gradients are rounded to the input's dtype
-    for name, a, b in zip(("y", "v0", "beta", "v_th"), gk, g_ref):
+    for name, a, b in zip(("y", "v0", "beta", "v_th", "skip_input", "skip_weight"), gk, g_ref):
         torch.testing.assert_close(a, b, msg=name, **tol)
 
 
@@ -52,6 +57,38 @@ def test_backend_matches_reference(backend, T, B, C, opts):
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS + GPU_BACKENDS)
+@pytest.mark.parametrize("T, B, C", SIZES, ids=[f"T{t}-B{b}-C{c}" for t, b, c in SIZES])
+@pytest.mark.parametrize("opts", OPTIONS[:4], ids=lambda o: "-".join(str(v) for v in o.values()))
+def test_fused_skip_matches_reference(backend, T, B, C, opts):
+    compare(backend, T, B, C, device="cpu" if backend == "numba" else "cuda", skip=True, **opts)
+
+
+@pytest.mark.parametrize("backend", ["torch"] + CPU_BACKENDS)
+def test_fused_skip_is_the_soma_on_the_sum(backend):
+    g = torch.Generator().manual_seed(3)
+    y, x, D = torch.randn(40, 2, 5, generator=g), torch.randn(40, 2, 5, generator=g), torch.randn(5, generator=g)
+    s, v = lif_scan(y, None, 0.25, skip_input=x, skip_weight=D, backend=backend)
+    s_sum, v_sum = lif_scan(y + D * x, None, 0.25, backend="torch")
+    assert torch.equal(s, s_sum) and torch.equal(v, v_sum)
+    s, _ = lif_scan(y, None, 0.25, skip_input=x, skip_weight=0.5, backend=backend)  # a shared number
+    assert torch.equal(s, lif_scan(y + 0.5 * x, None, 0.25, backend="torch")[0])
+
+
+def test_fused_skip_bad_input():
+    y = torch.randn(5, 2, 3)
+    with pytest.raises(ValueError, match="skip_input and skip_weight go together"):
+        lif_scan(y, None, 0.5, skip_input=y)
+    with pytest.raises(ValueError, match="skip_input must be a tensor like y"):
+        lif_scan(y, None, 0.5, skip_input=y[:, :1], skip_weight=torch.ones(3))
+    with pytest.raises(ValueError, match="skip_input must be a tensor like y"):
+        lif_scan(y, None, 0.5, skip_input=y.double(), skip_weight=torch.ones(3))
+    with pytest.raises(ValueError, match="skip_weight of shape"):
+        lif_scan(y, None, 0.5, skip_input=y, skip_weight=torch.ones(4))
+    with pytest.raises(TypeError, match="skip_weight must be a number or a tensor"):
+        lif_scan(y, None, 0.5, skip_input=y, skip_weight="D")
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS + GPU_BACKENDS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_dtypes_and_noncontiguous_upstream_gradient(backend, dtype):
     compare(backend, 100, 4, 9, dtype=dtype, device="cpu" if backend == "numba" else "cuda",
@@ -65,6 +102,7 @@ def test_dtypes_and_noncontiguous_upstream_gradient(backend, dtype):
 def test_half_precision_inputs_keep_a_float32_state(backend, dtype):
     compare(backend, 300, 4, 9, dtype=dtype, device="cuda", reset="hard")
     compare(backend, 40, 3, 130, dtype=dtype, device="cuda", reset="soft", grad_mode="local", surrogate="atan")
+    compare(backend, 70, 3, 33, dtype=dtype, device="cuda", reset="hard", skip=True)
 
 
 def test_half_precision_reference_keeps_a_float32_state():
@@ -78,16 +116,16 @@ def test_half_precision_reference_keeps_a_float32_state():
 FUZZ = dict(T=st.integers(1, 70), B=st.integers(1, 4), C=st.integers(1, 80),
             reset=st.sampled_from(["hard", "soft", "none"]), grad_mode=st.sampled_from(["bptt", "local"]),
             detach=st.booleans(), surrogate=st.sampled_from(["triangle", "atan", "sigmoid"]),
-            v_reset=st.floats(-0.5, 0.5))
+            v_reset=st.floats(-0.5, 0.5), skip=st.booleans())
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS + GPU_BACKENDS)
 def test_fuzz_against_reference(backend):
     @settings(max_examples=40, deadline=None)
     @given(**FUZZ)
-    def check(T, B, C, reset, grad_mode, detach, surrogate, v_reset):
+    def check(T, B, C, reset, grad_mode, detach, surrogate, v_reset, skip):
         compare(backend, T, B, C, device="cpu" if backend == "numba" else "cuda", reset=reset,
-                grad_mode=grad_mode, detach_reset=detach, surrogate=surrogate, v_reset=v_reset)
+                grad_mode=grad_mode, detach_reset=detach, surrogate=surrogate, v_reset=v_reset, skip=skip)
 
     check()
 

@@ -18,6 +18,7 @@ THREADS = 64
 
 _SOURCE = r"""
 #define CHUNK %(chunk)d
+#define SKIP %(skip)d
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 typedef %(io)s io_t;    // dtype of y, spikes and their gradients
@@ -30,22 +31,33 @@ __device__ __forceinline__ real surrogate(real x, real alpha, int code) {
     return alpha * sg * ((real)1 - sg);
 }
 
-extern "C" __global__ void lif_fwd(const io_t* __restrict__ y, const real* __restrict__ v0,
+// The soma's input at step t: y_t, or with the fused D-skip (SKIP) y_t + d * x_t, rounded as torch rounds it.
+#if SKIP
+#define PRE(t) ((real)y[(t) * N + n] + d * (real)x[(t) * N + n])
+#else
+#define PRE(t) ((real)y[(t) * N + n])
+#endif
+
+extern "C" __global__ void lif_fwd(const io_t* __restrict__ y, const io_t* __restrict__ x,
+                                   const real* __restrict__ dskip, const real* __restrict__ v0,
                                    const real* __restrict__ beta, const real* __restrict__ k,
                                    io_t* __restrict__ s, real* __restrict__ ckpt,
                                    const real v_reset, long long T, long long N, int reset) {
     long long n = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= N) return;
     real v = v0[n], b = beta[n], kk = k[n];
+#if SKIP
+    const real d = dskip[n];
+#endif
     const long long n_chunks = (T + CHUNK - 1) / CHUNK;
     real cur[CHUNK], nxt[CHUNK];
     #pragma unroll
-    for (int i = 0; i < CHUNK; ++i) cur[i] = (i < T) ? (real)y[i * N + n] : (real)0;
+    for (int i = 0; i < CHUNK; ++i) cur[i] = (i < T) ? PRE(i) : (real)0;
     for (long long c = 0; c < n_chunks; ++c) {
         const long long t0 = c * CHUNK, t1 = t0 + CHUNK;
         // Issue the next chunk's loads first: they do not depend on the state, so they overlap this chunk.
         #pragma unroll
-        for (int i = 0; i < CHUNK; ++i) nxt[i] = (t1 + i < T) ? (real)y[(t1 + i) * N + n] : (real)0;
+        for (int i = 0; i < CHUNK; ++i) nxt[i] = (t1 + i < T) ? PRE(t1 + i) : (real)0;
         ckpt[c * N + n] = v;
         #pragma unroll
         for (int i = 0; i < CHUNK; ++i) {
@@ -64,23 +76,29 @@ extern "C" __global__ void lif_fwd(const io_t* __restrict__ y, const real* __res
     ckpt[n_chunks * N + n] = v;
 }
 
-extern "C" __global__ void lif_bwd(const io_t* __restrict__ y, const real* __restrict__ beta,
+extern "C" __global__ void lif_bwd(const io_t* __restrict__ y, const io_t* __restrict__ x,
+                                   const real* __restrict__ dskip, const real* __restrict__ beta,
                                    const real* __restrict__ k, const real* __restrict__ ckpt,
                                    const io_t* __restrict__ gs, const real* __restrict__ gvT,
-                                   io_t* __restrict__ gy, real* __restrict__ gv0, real* __restrict__ gbeta,
+                                   io_t* __restrict__ gy, io_t* __restrict__ gx, real* __restrict__ gd,
+                                   real* __restrict__ gv0, real* __restrict__ gbeta,
                                    real* __restrict__ gk, const real v_reset, const real alpha, long long T,
                                    long long N, int reset, int detach, int local, int sg_code) {
     long long n = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= N) return;
     const real b = beta[n], kk = k[n];
     real gv = gvT[n], gb = 0, gkk = 0;
+#if SKIP
+    const real d = dskip[n];
+    real gdd = 0;
+#endif
     const long long n_chunks = (T + CHUNK - 1) / CHUNK;
     real ys[CHUNK], gss[CHUNK], ys_n[CHUNK], gss_n[CHUNK], vp[CHUNK];
     long long t0 = (n_chunks - 1) * CHUNK;
     #pragma unroll
     for (int i = 0; i < CHUNK; ++i) {
         const bool in = t0 + i < T;
-        ys[i] = in ? (real)y[(t0 + i) * N + n] : (real)0;
+        ys[i] = in ? PRE(t0 + i) : (real)0;
         gss[i] = in ? (real)gs[(t0 + i) * N + n] : (real)0;
     }
     real v_ck = ckpt[(n_chunks - 1) * N + n];
@@ -92,7 +110,7 @@ extern "C" __global__ void lif_bwd(const io_t* __restrict__ y, const real* __res
         if (c > 0) {
             #pragma unroll
             for (int i = 0; i < CHUNK; ++i) {
-                ys_n[i] = (real)y[(tp + i) * N + n];
+                ys_n[i] = PRE(tp + i);
                 gss_n[i] = (real)gs[(tp + i) * N + n];
             }
             v_ck_n = ckpt[(c - 1) * N + n];
@@ -117,7 +135,14 @@ extern "C" __global__ void lif_bwd(const io_t* __restrict__ y, const real* __res
                 else if (reset == 1) { gu = gv; if (!detach) g_spike -= gv; }
                 else gu = gv;
                 gu += g_spike * surrogate(u - (real)1, alpha, sg_code);
-                gy[(t0 + i) * N + n] = (io_t)(gu * kk);
+                const real g_pre = gu * kk;
+                gy[(t0 + i) * N + n] = (io_t)g_pre;
+#if SKIP
+                // x is re-read here rather than held: its chunk is still in L1/L2 from the recompute loads
+                const real xi = (real)x[(t0 + i) * N + n];
+                gx[(t0 + i) * N + n] = (io_t)(g_pre * d);
+                gdd += g_pre * xi;
+#endif
                 gkk += gu * ys[i];
                 gb += gu * vp[i];
                 gv = local ? (real)0 : gu * b;
@@ -130,6 +155,9 @@ extern "C" __global__ void lif_bwd(const io_t* __restrict__ y, const real* __res
     gv0[n] = gv;
     gbeta[n] = gb;
     gk[n] = gkk;
+#if SKIP
+    gd[n] = gdd;
+#endif
 }
 """
 
@@ -140,18 +168,19 @@ _TYPES = {torch.float32: ("float", "float", numpy.float32), torch.float64: ("dou
           torch.float16: ("__half", "float", numpy.float32), torch.bfloat16: ("__nv_bfloat16", "float", numpy.float32)}
 
 
-def _module(dtype):
-    if dtype not in _modules:
+def _module(dtype, skip: bool):
+    key = (dtype, skip)
+    if key not in _modules:
         io, real, _ = _TYPES[dtype]
-        code = _SOURCE % {"chunk": CHUNK, "io": io, "real": real}
-        _modules[dtype] = cupy.RawModule(code=code, options=("--fmad=false", "-std=c++14"))
-    return _modules[dtype]
+        code = _SOURCE % {"chunk": CHUNK, "skip": int(skip), "io": io, "real": real}
+        _modules[key] = cupy.RawModule(code=code, options=("--fmad=false", "-std=c++14"))
+    return _modules[key]
 
 
-def _ptr(t: torch.Tensor):
+def _ptr(t: torch.Tensor | None):
     # Raw device pointers passed by value: converting through __cuda_array_interface__ would make CuPy
-    # synchronise the stream on every argument.
-    return numpy.uint64(t.data_ptr())
+    # synchronise the stream on every argument. A missing optional array is a null pointer the kernel never reads.
+    return numpy.uint64(0 if t is None else t.data_ptr())
 
 
 def _stream():
@@ -165,31 +194,37 @@ def _stream():
     return _streams[key]
 
 
-def _launch(kernel_name, dtype, N, args):
-    kernel = _module(dtype).get_function(kernel_name)
+def _launch(kernel_name, dtype, skip, N, args):
+    kernel = _module(dtype, skip).get_function(kernel_name)
     blocks = (N + THREADS - 1) // THREADS
     kernel((blocks,), (THREADS,), args, stream=_stream())
 
 
-def launch_forward(y, v0, beta, k, opts):
+def launch_forward(y, v0, beta, k, opts, skip=None):
     v_reset, reset = opts[0], opts[1]
     T, N = y.shape
+    x, d = skip if skip is not None else (None, None)
     real = _TYPES[y.dtype][2]
     spikes = torch.empty_like(y)
     ckpt = torch.empty(((T + CHUNK - 1) // CHUNK + 1, N), dtype=beta.dtype, device=y.device)
-    _launch("lif_fwd", y.dtype, N, (_ptr(y), _ptr(v0), _ptr(beta), _ptr(k), _ptr(spikes), _ptr(ckpt),
-                                    real(v_reset), numpy.int64(T), numpy.int64(N), numpy.int32(reset)))
+    _launch("lif_fwd", y.dtype, skip is not None, N,
+            (_ptr(y), _ptr(x), _ptr(d), _ptr(v0), _ptr(beta), _ptr(k), _ptr(spikes), _ptr(ckpt), real(v_reset),
+             numpy.int64(T), numpy.int64(N), numpy.int32(reset)))
     return spikes, ckpt
 
 
-def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts):
+def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts, skip=None):
     v_reset, reset, detach_reset, local, sg_code, alpha = opts
     T, N = y.shape
     real = _TYPES[y.dtype][2]
     g_s, g_vT = g_s.to(y.dtype).contiguous(), g_vT.contiguous()
     g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, beta, beta, k))
-    _launch("lif_bwd", y.dtype, N, (_ptr(y), _ptr(beta), _ptr(k), _ptr(ckpt), _ptr(g_s), _ptr(g_vT), _ptr(g_y),
-                                    _ptr(g_v0), _ptr(g_beta), _ptr(g_k), real(v_reset), real(alpha),
-                                    numpy.int64(T), numpy.int64(N), numpy.int32(reset), numpy.int32(detach_reset),
-                                    numpy.int32(local), numpy.int32(sg_code)))
-    return g_y, g_v0, g_beta, g_k
+    x, d = skip if skip is not None else (None, None)
+    g_x, g_d = (torch.empty_like(x), torch.empty_like(d)) if skip is not None else (None, None)
+    _launch("lif_bwd", y.dtype, skip is not None, N,
+            (_ptr(y), _ptr(x), _ptr(d), _ptr(beta), _ptr(k), _ptr(ckpt), _ptr(g_s), _ptr(g_vT), _ptr(g_y),
+             _ptr(g_x), _ptr(g_d), _ptr(g_v0), _ptr(g_beta), _ptr(g_k), real(v_reset), real(alpha),
+             numpy.int64(T), numpy.int64(N), numpy.int32(reset), numpy.int32(detach_reset), numpy.int32(local),
+             numpy.int32(sg_code)))
+    grads = (g_y, g_v0, g_beta, g_k)
+    return grads if skip is None else (*grads, g_x, g_d)

@@ -21,10 +21,21 @@ CHUNK = 16
 BLOCK = 256  # neurons per parallel task: contiguous in memory, so the inner loop vectorises
 
 
+@numba.njit(inline="always")
+def _pre(y, x, d, t, lo, hi, skip, out):
+    """The soma's input at step ``t`` for neurons ``lo:hi``: ``y``, or ``y + d * x`` with the fused D-skip."""
+    if skip:
+        yt, xt, dd = y[t, lo:hi], x[t, lo:hi], d[lo:hi]
+        for j in range(hi - lo):
+            out[j] = yt[j] + dd[j] * xt[j]
+        return out
+    return y[t, lo:hi]
+
+
 @functools.lru_cache(maxsize=None)
-def _forward_kernel(reset: int):
+def _forward_kernel(reset: int, skip: bool):
     @numba.njit(parallel=True)
-    def forward(y, v0, beta, k, v_reset, spikes, ckpt):
+    def forward(y, x, d, v0, beta, k, v_reset, spikes, ckpt):
         T, N = y.shape
         one, zero = y.dtype.type(1), y.dtype.type(0)
         for blk in numba.prange((N + BLOCK - 1) // BLOCK):
@@ -32,10 +43,11 @@ def _forward_kernel(reset: int):
             hi = min(lo + BLOCK, N)
             v = v0[lo:hi].copy()
             b, kk = beta[lo:hi], k[lo:hi]
+            pre = np.empty(hi - lo, dtype=y.dtype)
             for t in range(T):
                 if t % CHUNK == 0:
                     ckpt[t // CHUNK, lo:hi] = v
-                yt, st = y[t, lo:hi], spikes[t, lo:hi]
+                yt, st = _pre(y, x, d, t, lo, hi, skip, pre), spikes[t, lo:hi]
                 for j in range(hi - lo):
                     u = b[j] * v[j] + yt[j] * kk[j]
                     s = one if u - one >= zero else zero
@@ -51,7 +63,7 @@ def _forward_kernel(reset: int):
 
 
 @functools.lru_cache(maxsize=None)
-def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
+def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int, skip: bool):
     half_pi = math.pi / 2
 
     @numba.njit(inline="always")
@@ -66,7 +78,7 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
         return alpha * sg * (1 - sg)
 
     @numba.njit(parallel=True)
-    def backward(y, beta, k, v_reset, alpha, ckpt, g_s, g_vT, g_y, g_v0, g_beta, g_k):
+    def backward(y, x, d, beta, k, v_reset, alpha, ckpt, g_s, g_vT, g_y, g_x, g_d, g_v0, g_beta, g_k):
         T, N = y.shape
         one, zero = y.dtype.type(1), y.dtype.type(0)
         n_chunks = (T + CHUNK - 1) // CHUNK
@@ -77,14 +89,16 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
             gv = g_vT[lo:hi].copy()
             gb = np.zeros(width, dtype=y.dtype)
             gk = np.zeros(width, dtype=y.dtype)
-            b, kk = beta[lo:hi], k[lo:hi]
+            gd = np.zeros(width, dtype=y.dtype)
+            b, kk, dd = beta[lo:hi], k[lo:hi], d[lo:hi]
             v_prev = np.empty((CHUNK + 1, width), dtype=y.dtype)  # membrane before each step of the chunk
+            pre = np.empty((CHUNK, width), dtype=y.dtype)  # the soma's input over the chunk
             for c in range(n_chunks - 1, -1, -1):
                 t0 = c * CHUNK
                 t1 = min(t0 + CHUNK, T)
                 v_prev[0] = ckpt[c, lo:hi]
                 for i in range(t1 - t0):  # recompute the chunk exactly as the forward did
-                    yt, vp, vn = y[t0 + i, lo:hi], v_prev[i], v_prev[i + 1]
+                    yt, vp, vn = _pre(y, x, d, t0 + i, lo, hi, skip, pre[i]), v_prev[i], v_prev[i + 1]
                     for j in range(width):
                         u = b[j] * vp[j] + yt[j] * kk[j]
                         s = one if u - one >= zero else zero
@@ -95,7 +109,9 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
                         vn[j] = u
                 for i in range(t1 - t0 - 1, -1, -1):
                     t = t0 + i
-                    yt, vp, gst, gyt = y[t, lo:hi], v_prev[i], g_s[t, lo:hi], g_y[t, lo:hi]
+                    yt = pre[i] if skip else y[t, lo:hi]
+                    vp, gst, gyt = v_prev[i], g_s[t, lo:hi], g_y[t, lo:hi]
+                    xt, gxt = x[t, lo:hi], g_x[t, lo:hi]
                     for j in range(width):
                         u = b[j] * vp[j] + yt[j] * kk[j]
                         s = one if u - one >= zero else zero
@@ -111,39 +127,53 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
                         else:
                             gu = gv[j]
                         gu = gu + g_spike * surrogate(u - one, alpha)
-                        gyt[j] = gu * kk[j]
+                        g_pre = gu * kk[j]
+                        gyt[j] = g_pre
+                        if skip:
+                            gxt[j] = g_pre * dd[j]
+                            gd[j] += g_pre * xt[j]
                         gk[j] += gu * yt[j]
                         gb[j] += gu * vp[j]
                         gv[j] = zero if local else gu * b[j]
             g_v0[lo:hi] = gv
             g_beta[lo:hi] = gb
             g_k[lo:hi] = gk
+            if skip:
+                g_d[lo:hi] = gd
 
     return backward
 
 
-def launch_forward(y, v0, beta, k, opts):
+def launch_forward(y, v0, beta, k, opts, skip=None):
     """``(spikes [T, N], ckpt [ceil(T/CHUNK) + 1, N])`` for CPU tensors; the last checkpoint row is v_T."""
     import torch
 
     v_reset, reset = opts[0], opts[1]
     T, N = y.shape
+    x, d = skip if skip is not None else (y, beta)  # placeholders the kernel does not read without the skip
     spikes = torch.empty_like(y)
     ckpt = torch.empty(((T + CHUNK - 1) // CHUNK + 1, N), dtype=y.dtype)
     yn = y.numpy()
-    _forward_kernel(reset)(yn, v0.numpy(), beta.numpy(), k.numpy(), yn.dtype.type(v_reset), spikes.numpy(),
-                           ckpt.numpy())
+    _forward_kernel(reset, skip is not None)(yn, x.numpy(), d.numpy(), v0.numpy(), beta.numpy(), k.numpy(),
+                                             yn.dtype.type(v_reset), spikes.numpy(), ckpt.numpy())
     return spikes, ckpt
 
 
-def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts):
+def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts, skip=None):
     import torch
 
     v_reset, reset, detach_reset, local, sg_code, alpha = opts
     g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, beta, beta, k))
+    if skip is not None:
+        x, d = skip
+        g_x, g_d = torch.empty_like(x), torch.empty_like(d)
+    else:
+        x, d, g_x, g_d = y, beta, g_y, g_beta  # placeholders the kernel does not touch without the skip
     yn = y.numpy()
     dt = yn.dtype.type
-    _backward_kernel(reset, bool(detach_reset), bool(local), sg_code)(
-        yn, beta.numpy(), k.numpy(), dt(v_reset), dt(alpha), ckpt.numpy(), g_s.contiguous().numpy(),
-        g_vT.contiguous().numpy(), g_y.numpy(), g_v0.numpy(), g_beta.numpy(), g_k.numpy())
-    return g_y, g_v0, g_beta, g_k
+    _backward_kernel(reset, bool(detach_reset), bool(local), sg_code, skip is not None)(
+        yn, x.numpy(), d.numpy(), beta.numpy(), k.numpy(), dt(v_reset), dt(alpha), ckpt.numpy(),
+        g_s.contiguous().numpy(), g_vT.contiguous().numpy(), g_y.numpy(), g_x.numpy(), g_d.numpy(), g_v0.numpy(),
+        g_beta.numpy(), g_k.numpy())
+    grads = (g_y, g_v0, g_beta, g_k)
+    return grads if skip is None else (*grads, g_x, g_d)

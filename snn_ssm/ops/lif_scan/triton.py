@@ -31,21 +31,33 @@ def _surrogate(x, alpha, SG: tl.constexpr):
 
 
 @triton.jit
-def _lif_scan_fwd_kernel(y_ptr, v0_ptr, beta_ptr, k_ptr, s_ptr, ckpt_ptr, scalars_ptr, T, N,
-                         RESET: tl.constexpr, CHUNK: tl.constexpr, BLOCK: tl.constexpr):
+def _pre(y_ptr, x_ptr, d, idx, m, dtype, SKIP: tl.constexpr):
+    """The soma's input: ``y``, or with the fused D-skip ``y + d * x``, in the state's dtype."""
+    y = tl.load(y_ptr + idx, mask=m, other=0.0).to(dtype)
+    if SKIP:
+        y = y + d * tl.load(x_ptr + idx, mask=m, other=0.0).to(dtype)
+    return y
+
+
+@triton.jit
+def _lif_scan_fwd_kernel(y_ptr, x_ptr, d_ptr, v0_ptr, beta_ptr, k_ptr, s_ptr, ckpt_ptr, scalars_ptr, T, N,
+                         RESET: tl.constexpr, SKIP: tl.constexpr, CHUNK: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     v_reset = tl.load(scalars_ptr)
     v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
     beta = tl.load(beta_ptr + offs, mask=mask, other=0.0)
     k = tl.load(k_ptr + offs, mask=mask, other=0.0)
+    d = k  # unused without SKIP
+    if SKIP:
+        d = tl.load(d_ptr + offs, mask=mask, other=0.0)
     n_chunks = tl.cdiv(T, CHUNK)
     for c in range(0, n_chunks):
         tl.store(ckpt_ptr + c * N + offs, v, mask=mask)
         for i in tl.static_range(CHUNK):
             t = c * CHUNK + i
             m = mask & (t < T)
-            y = tl.load(y_ptr + t * N + offs, mask=m, other=0.0).to(beta.dtype)
+            y = _pre(y_ptr, x_ptr, d, t * N + offs, m, beta.dtype, SKIP)
             u = beta * v + y * k
             s = tl.where(u - 1.0 >= 0, 1.0, 0.0).to(u.dtype)
             tl.store(s_ptr + t * N + offs, s.to(s_ptr.dtype.element_ty), mask=m)
@@ -58,10 +70,10 @@ def _lif_scan_fwd_kernel(y_ptr, v0_ptr, beta_ptr, k_ptr, s_ptr, ckpt_ptr, scalar
 
 
 @triton.jit
-def _lif_scan_bwd_kernel(y_ptr, beta_ptr, k_ptr, ckpt_ptr, gs_ptr, gvT_ptr, gy_ptr, gv0_ptr, gbeta_ptr, gk_ptr,
-                         scratch_ptr, scalars_ptr, T, N,
+def _lif_scan_bwd_kernel(y_ptr, x_ptr, d_ptr, beta_ptr, k_ptr, ckpt_ptr, gs_ptr, gvT_ptr, gy_ptr, gx_ptr, gd_ptr,
+                         gv0_ptr, gbeta_ptr, gk_ptr, scratch_ptr, scalars_ptr, T, N,
                          RESET: tl.constexpr, DETACH: tl.constexpr, LOCAL: tl.constexpr, SG: tl.constexpr,
-                         CHUNK: tl.constexpr, BLOCK: tl.constexpr):
+                         SKIP: tl.constexpr, CHUNK: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     # v_reset and alpha in the input's dtype (float kernel arguments would be fp32)
@@ -72,6 +84,10 @@ def _lif_scan_bwd_kernel(y_ptr, beta_ptr, k_ptr, ckpt_ptr, gs_ptr, gvT_ptr, gy_p
     gv = tl.load(gvT_ptr + offs, mask=mask, other=0.0)
     gb = tl.zeros_like(gv)
     gk = tl.zeros_like(gv)
+    d = k  # unused without SKIP
+    if SKIP:
+        d = tl.load(d_ptr + offs, mask=mask, other=0.0)
+    gd = tl.zeros_like(gv)
     n_chunks = tl.cdiv(T, CHUNK)
     for cc in range(0, n_chunks):
         c = n_chunks - 1 - cc
@@ -80,7 +96,7 @@ def _lif_scan_bwd_kernel(y_ptr, beta_ptr, k_ptr, ckpt_ptr, gs_ptr, gvT_ptr, gy_p
             t = c * CHUNK + i
             m = mask & (t < T)
             tl.store(scratch_ptr + i * N + offs, v, mask=m)
-            y = tl.load(y_ptr + t * N + offs, mask=m, other=0.0).to(beta.dtype)
+            y = _pre(y_ptr, x_ptr, d, t * N + offs, m, beta.dtype, SKIP)
             u = beta * v + y * k
             s = tl.where(u - 1.0 >= 0, 1.0, 0.0).to(u.dtype)
             if RESET == 0:
@@ -94,7 +110,7 @@ def _lif_scan_bwd_kernel(y_ptr, beta_ptr, k_ptr, ckpt_ptr, gs_ptr, gvT_ptr, gy_p
             t = c * CHUNK + i
             m = mask & (t < T)
             vp = tl.load(scratch_ptr + i * N + offs, mask=m, other=0.0)
-            y = tl.load(y_ptr + t * N + offs, mask=m, other=0.0).to(beta.dtype)
+            y = _pre(y_ptr, x_ptr, d, t * N + offs, m, beta.dtype, SKIP)
             u = beta * vp + y * k
             s = tl.where(u - 1.0 >= 0, 1.0, 0.0).to(u.dtype)
             g_spike = tl.load(gs_ptr + t * N + offs, mask=m, other=0.0).to(u.dtype)
@@ -110,7 +126,12 @@ def _lif_scan_bwd_kernel(y_ptr, beta_ptr, k_ptr, ckpt_ptr, gs_ptr, gvT_ptr, gy_p
                 gu = gv
             gu = gu + g_spike * _surrogate(u - 1.0, alpha, SG)
             gu = tl.where(m, gu, 0.0)
-            tl.store(gy_ptr + t * N + offs, (gu * k).to(gy_ptr.dtype.element_ty), mask=m)
+            g_pre = gu * k
+            tl.store(gy_ptr + t * N + offs, g_pre.to(gy_ptr.dtype.element_ty), mask=m)
+            if SKIP:
+                xt = tl.load(x_ptr + t * N + offs, mask=m, other=0.0).to(beta.dtype)
+                tl.store(gx_ptr + t * N + offs, (g_pre * d).to(gx_ptr.dtype.element_ty), mask=m)
+                gd += g_pre * xt
             gk += gu * y
             gb += gu * vp
             if LOCAL:
@@ -121,6 +142,8 @@ def _lif_scan_bwd_kernel(y_ptr, beta_ptr, k_ptr, ckpt_ptr, gs_ptr, gvT_ptr, gy_p
     tl.store(gv0_ptr + offs, gv, mask=mask)
     tl.store(gbeta_ptr + offs, gb, mask=mask)
     tl.store(gk_ptr + offs, gk, mask=mask)
+    if SKIP:
+        tl.store(gd_ptr + offs, gd, mask=mask)
 
 
 def _grid(N):
@@ -131,23 +154,31 @@ def _scalars(like, v_reset, alpha=0.0):
     return torch.tensor([v_reset, alpha], dtype=like.dtype, device=like.device)
 
 
-def launch_forward(y, v0, beta, k, opts):
+def launch_forward(y, v0, beta, k, opts, skip=None):
     v_reset, reset = opts[0], opts[1]
     T, N = y.shape
+    x, d = skip if skip is not None else (y, beta)  # placeholders the kernel does not read without SKIP
     spikes = torch.empty_like(y)
     ckpt = torch.empty((triton.cdiv(T, CHUNK) + 1, N), dtype=beta.dtype, device=y.device)
-    _lif_scan_fwd_kernel[_grid(N)](y, v0, beta, k, spikes, ckpt, _scalars(beta, v_reset), T, N, RESET=reset, CHUNK=CHUNK,
-                                   BLOCK=BLOCK, num_warps=NUM_WARPS, enable_fp_fusion=False)
+    _lif_scan_fwd_kernel[_grid(N)](y, x, d, v0, beta, k, spikes, ckpt, _scalars(beta, v_reset), T, N, RESET=reset,
+                                   SKIP=skip is not None, CHUNK=CHUNK, BLOCK=BLOCK, num_warps=NUM_WARPS,
+                                   enable_fp_fusion=False)
     return spikes, ckpt
 
 
-def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts):
+def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts, skip=None):
     v_reset, reset, detach_reset, local, sg_code, alpha = opts
     T, N = y.shape
     g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, beta, beta, k))
+    if skip is not None:
+        x, d = skip
+        g_x, g_d = torch.empty_like(x), torch.empty_like(d)
+    else:
+        x, d, g_x, g_d = y, beta, g_y, g_beta  # placeholders the kernel does not touch without SKIP
     scratch = torch.empty((CHUNK, N), dtype=beta.dtype, device=y.device)
-    _lif_scan_bwd_kernel[_grid(N)](y, beta, k, ckpt, g_s.to(y.dtype).contiguous(), g_vT.contiguous(), g_y, g_v0, g_beta, g_k,
-                                   scratch, _scalars(beta, v_reset, alpha), T, N, RESET=reset, DETACH=detach_reset, LOCAL=local,
-                                   SG=sg_code, CHUNK=CHUNK, BLOCK=BLOCK, num_warps=NUM_WARPS,
-                                   enable_fp_fusion=False)
-    return g_y, g_v0, g_beta, g_k
+    _lif_scan_bwd_kernel[_grid(N)](y, x, d, beta, k, ckpt, g_s.to(y.dtype).contiguous(), g_vT.contiguous(), g_y, g_x,
+                                   g_d, g_v0, g_beta, g_k, scratch, _scalars(beta, v_reset, alpha), T, N,
+                                   RESET=reset, DETACH=detach_reset, LOCAL=local, SG=sg_code, SKIP=skip is not None,
+                                   CHUNK=CHUNK, BLOCK=BLOCK, num_warps=NUM_WARPS, enable_fp_fusion=False)
+    grads = (g_y, g_v0, g_beta, g_k)
+    return grads if skip is None else (*grads, g_x, g_d)
