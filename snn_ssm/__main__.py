@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import sys
 
-COMMANDS = {"demo": "train a small SpikingSSM on MNIST for a CPU time budget and print accuracy and spike rate"}
+COMMANDS = {"demo": "train a small SpikingSSM on MNIST for a CPU time budget and print accuracy and spike rate",
+            "sdn-train": "train a surrogate dynamic network (SDN) for one leak beta and save its weights",
+            "sdn-report": "measure how exactly the shipped SDNs reproduce the exact neuron"}
 
 
 def main(argv=None) -> int:
@@ -11,12 +13,15 @@ def main(argv=None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print("usage: python -m snn_ssm <command> [options]\n\ncommands:")
         for name, text in COMMANDS.items():
-            print(f"  {name:8s} {text}")
+            print(f"  {name:10s} {text}")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     if argv[0] == "demo":
-        from .demo import main as demo
-
-        demo(argv[1:])
+        from .demo import main as run
+    elif argv[0] == "sdn-train":
+        from .sdn.train import main as run
+    else:
+        from .sdn.report import main as run
+    run(argv[1:])
     return 0
 
 

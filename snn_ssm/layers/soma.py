@@ -42,6 +42,15 @@ class LIFSoma(ChannelModule):
         alpha (float, optional): surrogate sharpness (named surrogates only).
         backend (str): multi-step kernel, ``"auto"``, ``"torch"``, ``"numba"``, ``"cupy"`` or ``"triton"`` (see
             :mod:`snn_ssm.ops.dispatch`). Default: ``"auto"``.
+        reset_mode (str): how a multi-step call computes the reset: ``"exact"`` (the sequential neuron, through
+            ``backend``) or ``"sdn"`` (SpikingSSM's surrogate dynamic network: one parallel, approximate pass with
+            the local gradient; needs ``reset="hard"``, ``v_reset=0``, a shared β with trained weights and a neuron
+            at rest at each sequence start; see :mod:`snn_ssm.sdn`). Single steps are always exact. Settable later
+            (``soma.reset_mode = "exact"``, or :func:`snn_ssm.sdn.to_exact` on a model). Default: ``"exact"``.
+        sdn_variant (str): ``"paper"`` (the published network) or ``"scan"`` (ours: the reset computed by a
+            parallel scan, see :mod:`snn_ssm.sdn`). Default: ``"paper"``.
+        sdn_path (str, optional): a weights file written by ``python -m snn_ssm sdn-train`` (default: the shipped
+            weights for β).
     """
 
     _channel_key = "ln_vth"
@@ -49,7 +58,8 @@ class LIFSoma(ChannelModule):
     def __init__(self, channels: int | None = None, *, beta=0.125, learn_beta: bool = False, v_th: float = 1.0,
                  learn_threshold: bool = True, shared: bool = False, v_reset: float = 0.0, reset: str = "hard",
                  detach_reset: bool = False, grad_mode: str = "bptt", surrogate: Surrogate = "triangle",
-                 alpha: float | None = None, backend: str = "auto", device=None, dtype=None):
+                 alpha: float | None = None, backend: str = "auto", reset_mode: str = "exact",
+                 sdn_variant: str = "paper", sdn_path=None, device=None, dtype=None):
         super().__init__(channels, shared, device, dtype)
         check_soma_options(reset, grad_mode)
         if backend not in BACKENDS:
@@ -66,12 +76,36 @@ class LIFSoma(ChannelModule):
         self.surrogate_name = surrogate if isinstance(surrogate, str) else \
             getattr(surrogate, "__qualname__", type(surrogate).__name__)
         self.v_th_init, self.learn_threshold = float(v_th), learn_threshold
-        self.v_reset, self.reset_mode, self.detach_reset, self.grad_mode = float(v_reset), reset, detach_reset, grad_mode
+        self.v_reset, self.reset_kind, self.detach_reset, self.grad_mode = float(v_reset), reset, detach_reset, grad_mode
         if learn_beta:
             self.beta = nn.Parameter(beta_t)
         else:
             self.register_buffer("beta", beta_t)
+        self.sdn_variant, self.sdn_path = sdn_variant, sdn_path
+        self.reset_mode = reset_mode
         self._maybe_build()
+
+    @property
+    def reset_mode(self) -> str:
+        """``"exact"`` or ``"sdn"`` (see the class docstring); setting ``"sdn"`` checks the options and loads the
+        network (a clear error if the options do not allow it or no weights exist for β)."""
+        return self._reset_mode
+
+    @reset_mode.setter
+    def reset_mode(self, mode: str) -> None:
+        if mode not in ("exact", "sdn"):
+            raise ValueError(f"reset_mode must be 'exact' or 'sdn', got {mode!r}")
+        if mode == "sdn":
+            from ..sdn import load_sdn
+
+            if self.reset_kind != "hard" or self.v_reset != 0:
+                raise ValueError(f"reset_mode='sdn' needs reset='hard' and v_reset=0 (the SDN predicts the membrane "
+                                 f"after a reset to 0), got reset={self.reset_kind!r}, v_reset={self.v_reset:g}")
+            if isinstance(self.beta, nn.Parameter):
+                raise ValueError("reset_mode='sdn' needs a fixed beta (its weights are trained per beta); "
+                                 "use learn_beta=False")
+            self.__dict__["_sdn"] = load_sdn(self.beta, self.sdn_variant, self.sdn_path)  # frozen: not a submodule
+        self._reset_mode = mode
 
     def _build(self, rows: int) -> None:
         if self.beta.ndim == 1 and self.beta.numel() not in (1, rows):
@@ -92,7 +126,7 @@ class LIFSoma(ChannelModule):
         return channel_view(self.beta, ndim, channel_dim), channel_view(v_th, ndim, channel_dim)
 
     def _options(self) -> dict:
-        return dict(v_reset=self.v_reset, reset=self.reset_mode, detach_reset=self.detach_reset,
+        return dict(v_reset=self.v_reset, reset=self.reset_kind, detach_reset=self.detach_reset,
                     grad_mode=self.grad_mode, surrogate=self.fire)
 
     def run(self, y: torch.Tensor, v0: torch.Tensor | None, skip_input: torch.Tensor | None = None,
@@ -102,8 +136,21 @@ class LIFSoma(ChannelModule):
         beta, v_th = self._broadcast(y.ndim - 1, 1)
         if skip_weight is not None:
             skip_weight = channel_view(skip_weight, y.ndim - 1, 1)
+        if self._reset_mode == "sdn":
+            return self._run_sdn(y, v0, v_th, skip_input, skip_weight)
         return lif_scan(y, v0, beta, v_th, skip_input=skip_input, skip_weight=skip_weight, backend=self.backend,
                         **self._options())
+
+    def _run_sdn(self, y, v0, v_th, skip_input, skip_weight):
+        from ..sdn import sdn_lif
+
+        if v0 is not None and bool(v0.ne(0).any()):
+            raise ValueError("reset_mode='sdn' runs each sequence from rest, but the neuron holds a non-zero membrane "
+                             "from an earlier call: reset it first (reset(), reset_net, utils.reset) or use "
+                             "reset_mode='exact' to continue a sequence")
+        if skip_input is not None:
+            y = y + skip_weight * skip_input
+        return sdn_lif(y * (1.0 / v_th), self._sdn, self.fire)
 
     def forward(self, y: torch.Tensor, skip_input: torch.Tensor | None = None,
                 skip_weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -123,5 +170,6 @@ class LIFSoma(ChannelModule):
         beta = f"{self.beta.item():g}" if self.beta.ndim == 0 else f"[{self.beta.numel()} values]"
         return (f"channels={self.channels}, beta={beta}, learn_beta={isinstance(self.beta, nn.Parameter)}, "
                 f"v_th={self.v_th_init:g}, learn_threshold={self.learn_threshold}, "
-                f"reset={self.reset_mode!r}, v_reset={self.v_reset:g}, detach_reset={self.detach_reset}, "
-                f"grad_mode={self.grad_mode!r}, surrogate={surrogate}, shared={self.shared}, backend={self.backend!r}")
+                f"reset={self.reset_kind!r}, v_reset={self.v_reset:g}, detach_reset={self.detach_reset}, "
+                f"grad_mode={self.grad_mode!r}, surrogate={surrogate}, shared={self.shared}, backend={self.backend!r}"
+                + (f", reset_mode='sdn', sdn_variant={self.sdn_variant!r}" if self._reset_mode == "sdn" else ""))

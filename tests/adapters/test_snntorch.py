@@ -156,7 +156,7 @@ def test_swap_leaky():
                               snn.Leaky(beta=0.9, threshold=0.8, init_hidden=True, reset_mechanism="zero"))
     snn_ssm.swap_neurons(net, d_state=4)
     n = net[1]
-    assert isinstance(n, SSMDendriteLIF) and n.init_hidden and n.neuron.reset_mode == "hard"
+    assert isinstance(n, SSMDendriteLIF) and n.init_hidden and n.neuron.reset_kind == "hard"
     assert n.beta.item() == pytest.approx(0.9) and n.neuron.v_th_init == pytest.approx(0.8)
     assert net(torch.rand(2, 10)).shape == (2, 5)
     with pytest.raises(ValueError, match="graded"):

@@ -164,7 +164,7 @@ def test_swap_neurons_in_a_model_zoo_net():
 
 def test_swap_maps_decay_input_ifnode_plif_and_soft_reset():
     lif = snn_ssm.swap_neurons(neuron.LIFNode(tau=2.0, v_threshold=1.5, v_reset=None), to="lif")
-    assert isinstance(lif, LIF) and lif.v_th_init == 3.0 and lif.reset_mode == "soft" and lif.beta.item() == 0.5
+    assert isinstance(lif, LIF) and lif.v_th_init == 3.0 and lif.reset_kind == "soft" and lif.beta.item() == 0.5
     if_ = snn_ssm.swap_neurons(torch.nn.Sequential(neuron.IFNode()), to="lif")[0]
     assert if_.beta.item() == 1.0
     plif = snn_ssm.swap_neurons(neuron.ParametricLIFNode(init_tau=4.0, decay_input=False), to="lif")
