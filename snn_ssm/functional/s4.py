@@ -1,0 +1,112 @@
+r"""S4 with a diagonal-plus-low-rank (DPLR) state matrix: HiPPO-LegS in its normal-plus-low-rank form, and the
+bilinear convolution kernel computed in frequency space (Cauchy sums + Woodbury identity).
+
+This is the SSM P-SpikeSSM's code trains (``mode: nplr``, ``init: legs``, bilinear). In the eigenbasis of its normal
+part the LegS matrix is
+
+.. math:: A = \Lambda - P P^*, \qquad \Lambda = \mathrm{diag}(\lambda_n),\ \mathrm{Re}\,\lambda_n = -\tfrac12,
+
+with rank one; N real states are N/2 complex modes whose conjugates are implied (every sum over modes below runs
+over both halves). With the bilinear rule, :math:`\bar A = (I - \tfrac{\Delta}{2} A)^{-1}(I + \tfrac{\Delta}{2} A)`,
+:math:`\bar B = \Delta (I - \tfrac{\Delta}{2} A)^{-1} B`, the kernel :math:`K_l = C \bar A^l \bar B` (:math:`l < L`)
+has the discrete Fourier transform (at :math:`\omega_k = e^{-2\pi i k / L}`)
+
+.. math::
+
+    \hat K(\omega) = \tilde C (I - \bar A \omega)^{-1} \bar B
+                   = 2\,\tilde C\,\big[g(\omega) I - h(\omega) A\big]^{-1} B,\quad
+    g = \tfrac{2}{\Delta}(1 - \omega),\ h = 1 + \omega,\ \tilde C = C (I - \bar A^L)
+
+(:math:`\omega^L = 1` truncates the geometric series). The bracket is diagonal plus rank one, so Woodbury gives
+
+.. math::
+
+    \hat K = 2\Big[k_{CB} - \frac{h\, k_{CP}\, k_{PB}}{1 + h\, k_{PP}}\Big], \qquad
+    k_{UV}(\omega) = \sum_n \frac{U_n V_n}{g(\omega) - h(\omega)\lambda_n}
+
+(left vectors :math:`\tilde C` and :math:`P^*`), four Cauchy sums per frequency; :math:`K` is the inverse real FFT.
+Written with :math:`g, h` rather than S4's :math:`z = g/h` the expression stays finite at :math:`\omega = -1`. As
+in S4, the learned output vector is :math:`\tilde C` itself.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["hippo_legs", "nplr_legs", "dplr_kernel", "dplr_dense"]
+
+
+def hippo_legs(N: int, dtype=torch.float64):
+    """The HiPPO-LegS matrices ``(A [N, N], B [N])``: ``A_nk = −√(2n+1)√(2k+1)`` below the diagonal, ``−(n+1)`` on
+    it, 0 above; ``B_n = √(2n+1)``."""
+    q = torch.sqrt(2 * torch.arange(N, dtype=dtype) + 1)
+    A = -torch.tril(q[:, None] * q[None, :], diagonal=-1) - torch.diag(torch.arange(1, N + 1, dtype=dtype))
+    return A, q.clone()
+
+
+def nplr_legs(N: int):
+    """LegS as ``A = V (Λ − P P^*) V^*`` with half of the conjugate modes: ``(Λ, P, B)``, each complex ``[N/2]``
+    (float64 precision), ``B`` and ``P`` expressed in the eigenbasis.
+
+    ``A + P Pᵀ`` with ``P_n = √(n + 1/2)`` is −1/2 times the identity plus a skew-symmetric matrix, so it is
+    normal and diagonalised by a unitary ``V``; the modes with positive imaginary part are kept.
+    """
+    if not isinstance(N, int) or N < 2 or N % 2:
+        raise ValueError(f"N must be an even int >= 2, got {N!r}")
+    A, B = hippo_legs(N)
+    P = torch.sqrt(torch.arange(N, dtype=torch.float64) + 0.5)
+    S = A + P[:, None] * P[None, :]
+    skew = (S - S.T) / 2  # S = -1/2 I + skew
+    w, V = torch.linalg.eigh(skew * -1j)  # skew = i * (Hermitian (-i skew)): eigenvalues i w
+    keep = torch.argsort(w, descending=True)[: N // 2]  # positive imaginary parts (one of each conjugate pair)
+    lam = torch.complex(torch.full((N // 2,), -0.5, dtype=torch.float64), w[keep])
+    V = V[:, keep]
+    Vh = V.conj().T
+    return lam, Vh @ P.to(torch.complex128), Vh @ B.to(torch.complex128)
+
+
+def dplr_kernel(lam: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dt: torch.Tensor,
+                length: int) -> torch.Tensor:
+    """Bilinear S4 (DPLR) convolution kernel ``[length, H]`` computed in frequency space (see the module docstring).
+
+    Args:
+        lam, P, B: ``[H, N/2]`` complex (rows may be shared: broadcastable to ``C``).
+        C: ``C̃`` ``[H, N/2]`` complex (the learned output vector).
+        dt: step sizes ``[H]`` (real, positive).
+        length: kernel length L.
+    """
+    if length < 1:
+        raise ValueError(f"length must be >= 1, got {length}")
+    k = torch.arange(length // 2 + 1, device=C.device, dtype=dt.dtype)
+    omega = torch.exp(torch.complex(torch.zeros_like(k), -2 * math.pi * k / length))  # (F)
+    h = 1 + omega
+    g = (2 / dt)[:, None] * (1 - omega)  # (H F)
+    cauchy = (lambda u, v: _cauchy_rows(u, v, lam, g, h))
+    Pc = P.conj()
+    k_cb, k_cp, k_pb, k_pp = cauchy(C, B), cauchy(C, P), cauchy(Pc, B), cauchy(Pc, P)
+    K_f = 2 * (k_cb - h * k_cp * k_pb / (1 + h * k_pp))  # (H F)
+    return torch.fft.irfft(K_f, n=length, dim=-1).T.contiguous()  # (L H)
+
+
+def _cauchy_rows(u, v, lam, g, h):
+    """``Σ_n u_n v_n / (g − h λ_n)`` over the kept modes and their conjugates (the conjugate mode has the
+    conjugate vectors): ``u``/``v``/``lam`` ``[H or 1, N/2]``, ``g`` ``[H, F]``, ``h`` ``[F]`` → ``[H, F]``."""
+    uv = (u * v).expand(g.shape[0], -1)[:, None, :]  # (H 1 N/2)
+    lam = lam.expand(g.shape[0], -1)[:, None, :]
+    g, h = g[..., None], h[None, :, None]
+    return (uv / (g - h * lam)).sum(-1) + (uv.conj() / (g - h * lam.conj())).sum(-1)
+
+
+def dplr_dense(lam: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dt: float, length: int):
+    """The recurrent form the kernel discretises, for one channel and all N states (for tests; float64):
+    ``(dA [N, N], dB [N], C_rec [N])`` with ``K_l = C_rec dA^l dB`` and ``C_rec = C̃ (I − dA^L)^{-1}``."""
+    lam_f = torch.cat([lam, lam.conj()])
+    P_f, B_f, C_f = torch.cat([P, P.conj()]), torch.cat([B, B.conj()]), torch.cat([C, C.conj()])
+    A = torch.diag(lam_f) - P_f[:, None] * P_f.conj()[None, :]
+    eye = torch.eye(A.shape[0], dtype=A.dtype)
+    left = torch.linalg.inv(eye - dt / 2 * A)
+    dA = left @ (eye + dt / 2 * A)
+    dB = dt * left @ B_f
+    C_rec = torch.linalg.solve((eye - torch.linalg.matrix_power(dA, length)).T, C_f)
+    return dA, dB, C_rec
