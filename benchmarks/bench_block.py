@@ -31,7 +31,8 @@ def main():
     for T in lengths(args):
         x = torch.randn(T, args.B, args.H, device=args.device, requires_grad=True)
         for label, layer in (("S4D + GELU", S4DLayer(args.H, d_state=args.N)),
-                             (f"SpikingS4D, D-skip unfused (LIF via {backend})", UnfusedSpikingS4D(args.H, d_state=args.N)),
+                             (f"SpikingS4D, D-skip unfused (LIF via {backend})",
+                              UnfusedSpikingS4D(args.H, d_state=args.N)),
                              (f"SpikingS4D (fused D-skip + LIF via {backend})", SpikingS4D(args.H, d_state=args.N))):
             layer = layer.to(args.device)
 

@@ -12,9 +12,9 @@ Layout: neurons take ``[T, B, C, *]`` (multi-step) or ``[B, C, *]`` (one step); 
 and are imported only when used.
 """
 from . import functional
-from .blocks import ResidualBlock, S4DLayer, SpikingS4D
-from .layers import LIF, LIFSoma, NeuronState, S4DDendrite, SSMDendriteLIF
-from .models import S4D, SequenceClassifier, SpikingSSM
+from .blocks import ClampFuse, PSpikeSSMBlock, ResidualBlock, S4DLayer, SpikeMixer, SpikingS4D
+from .layers import LIF, LIFSoma, NeuronState, S4DDendrite, S4DPLR, SpikeSampler, SSMDendriteLIF
+from .models import S4D, PSpikeSSM, SequenceClassifier, SpikingSSM
 from .optim import param_groups
 from .registry import create, list_plugins, register
 from .swap import reset_states, set_backend, swap_neurons
@@ -25,4 +25,5 @@ __all__ = [
     "functional", "LIF", "SSMDendriteLIF", "LIFSoma", "S4DDendrite", "NeuronState", "SpikingS4D", "S4DLayer",
     "ResidualBlock", "SpikingSSM", "S4D", "SequenceClassifier", "create", "list_plugins", "register",
     "swap_neurons", "reset_states", "set_backend", "param_groups", "__version__",
+    "S4DPLR", "SpikeSampler", "SpikeMixer", "ClampFuse", "PSpikeSSMBlock", "PSpikeSSM",
 ]

@@ -29,10 +29,11 @@ import snntorch as snn
 import torch
 
 from .layers import neurons as core
+from .layers import sampler
 from .layers.neurons import NeuronState, PendingDendrite, apply_to_state
 from .registry import register
 
-__all__ = ["LIF", "SSMDendriteLIF"]
+__all__ = ["LIF", "SSMDendriteLIF", "SpikeSampler"]
 
 _RESETS = {"zero": "hard", "subtract": "soft", "none": "none"}
 
@@ -170,3 +171,27 @@ class SSMDendriteLIF(_LeakyAdapter):
     """
 
     core_cls = core.SSMDendriteLIF
+
+
+@register("spike_sampler", framework="snntorch")
+class SpikeSampler(sampler.SpikeSampler):
+    """P-SpikeSSM's stochastic spiking neuron (:class:`snn_ssm.layers.SpikeSampler`) with snnTorch's stepping.
+
+    Stateless, so it returns ``spk`` alone (no ``mem``; ``snntorch.utils.reset`` has nothing to clear). Like the
+    snnTorch neurons, ``forward`` takes one step ``[B, C, *]``; ``multi_step=True`` takes ``[T, B, C, *]``.
+
+    Examples::
+
+        >>> net = torch.nn.Sequential(torch.nn.Linear(784, 64), SpikeSampler(64, seed=0), torch.nn.Linear(64, 10))
+        >>> spk_rec = torch.stack([net(x_t) for x_t in torch.rand(25, 8, 784)])
+    """
+
+    def __init__(self, channels: int | None = None, *, multi_step: bool = False, **kwargs):
+        super().__init__(channels, **kwargs)
+        self.multi_step = multi_step
+
+    def forward(self, input_: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        return super().forward(input_, noise) if self.multi_step else self.step(input_, noise)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, multi_step={self.multi_step}"

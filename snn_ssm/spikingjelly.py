@@ -25,11 +25,12 @@ from __future__ import annotations
 from spikingjelly.activation_based import base
 
 from .layers import neurons as core
+from .layers import sampler
 from .layers.neurons import NeuronState
 from .ops.dispatch import BACKENDS
 from .registry import register
 
-__all__ = ["LIF", "SSMDendriteLIF"]
+__all__ = ["LIF", "SSMDendriteLIF", "SpikeSampler"]
 
 
 class _MemoryNeuron:
@@ -126,3 +127,31 @@ class SSMDendriteLIF(_MemoryNeuron, core.SSMDendriteLIF, base.MemoryModule):
         >>> from spikingjelly.activation_based.model import parametric_lif_net
         >>> net = parametric_lif_net.MNISTNet(channels=8, spiking_neuron=SSMDendriteLIF, step_mode="m")
     """
+
+
+@register("spike_sampler", framework="spikingjelly")
+class SpikeSampler(sampler.SpikeSampler, base.MemoryModule):
+    """P-SpikeSSM's stochastic spiking neuron (:class:`snn_ssm.layers.SpikeSampler`) as a SpikingJelly module.
+
+    Stateless (no memories), so step modes ``'s'`` (``[B, C, *]``) and ``'m'`` (``[T, B, C, *]``) give the same
+    spikes for the same noise; ``reset_net`` and ``set_step_mode`` reach it like any SpikingJelly module.
+
+    Examples::
+
+        >>> s = SpikeSampler(8, step_mode="m", seed=0)(torch.rand(16, 4, 8))
+    """
+
+    def __init__(self, channels: int | None = None, *, step_mode: str = "s", **kwargs):
+        super().__init__(channels, **kwargs)
+        self.step_mode = step_mode
+
+    def single_step_forward(self, x, *args, **kwargs):
+        return sampler.SpikeSampler.step(self, x)
+
+    def multi_step_forward(self, x_seq, *args, **kwargs):
+        return sampler.SpikeSampler.forward(self, x_seq)
+
+    forward = base.MemoryModule.forward
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, step_mode={self.step_mode!r}"

@@ -6,11 +6,14 @@ import snn_ssm
 from snn_ssm import registry
 
 
+MODELS = ("pssm", "s4d", "spikingssm")
+
+
 def test_builtin_entries_and_create():
     plugins = snn_ssm.list_plugins()
-    for name in ("ssm_dendrite_lif", "lif"):
+    for name in ("ssm_dendrite_lif", "lif", "spike_sampler"):
         assert set(plugins[name]) >= {"neutral", "snntorch", "spikingjelly"}
-    assert snn_ssm.list_plugins(kind="model") == {"s4d": ["neutral"], "spikingssm": ["neutral"]}
+    assert snn_ssm.list_plugins(kind="model") == {m: ["neutral"] for m in MODELS}
     n = snn_ssm.create("ssm_dendrite_lif", channels=4, d_state=8)
     assert isinstance(n, snn_ssm.SSMDendriteLIF) and n.dendrite.d_state == 8
 

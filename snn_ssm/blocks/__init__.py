@@ -1,5 +1,7 @@
 """Sequence layers and residual blocks on ``[T, B, H]``."""
+from .pssm import ClampFuse, PSpikeSSMBlock, SpikeMixer
 from .residual import ResidualBlock, SequenceNorm
 from .s4d_layer import S4DLayer, SpikingS4D, TimeTiedDropout
 
-__all__ = ["ResidualBlock", "SequenceNorm", "S4DLayer", "SpikingS4D", "TimeTiedDropout"]
+__all__ = ["ResidualBlock", "SequenceNorm", "S4DLayer", "SpikingS4D", "TimeTiedDropout", "SpikeMixer", "ClampFuse",
+           "PSpikeSSMBlock"]

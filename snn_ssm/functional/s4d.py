@@ -138,7 +138,8 @@ def scan(x: torch.Tensor, h0: torch.Tensor | None, dA, dB, C, D):
 
 
 def state_response(h0: torch.Tensor, log_dA: torch.Tensor, C: torch.Tensor, length: int) -> torch.Tensor:
-    """Output of the free recurrence from state ``h0`` ``[B, C, M, N/2]``: ``2 Re Σ_n C dA^(t+1) h0`` ``[T, B, C, M]``."""
+    """Output of the free recurrence from state ``h0`` ``[B, C, M, N/2]``: ``2 Re Σ_n C dA^(t+1) h0``
+    ``[T, B, C, M]``."""
     t = torch.arange(1, length + 1, device=log_dA.device, dtype=log_dA.real.dtype)
     powers = torch.exp(log_dA[..., None] * t)  # (C N/2 T)
     return 2 * torch.einsum("cn,cnt,bcmn->tbcm", C, powers, h0).real

@@ -19,7 +19,8 @@ class ChannelModule(nn.Module):
     def __init__(self, channels: int | None, shared: bool, device=None, dtype=None):
         super().__init__()
         if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1):
-            raise ValueError(f"channels must be a positive int or None (inferred from the first input), got {channels!r}")
+            raise ValueError(f"channels must be a positive int or None (inferred from the first input), "
+                             f"got {channels!r}")
         self.shared = bool(shared)
         self.channels = channels
         self.register_buffer("_anchor", torch.empty(0, device=device, dtype=dtype or torch.get_default_dtype()),

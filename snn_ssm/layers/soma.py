@@ -11,6 +11,7 @@ from ..ops.dispatch import BACKENDS
 from ..ops.lif_scan import lif_scan
 from ..functional.surrogate import SURROGATES, Surrogate, resolve
 from ._lazy import ChannelModule
+from .emitter import SpikeEmitter
 
 __all__ = ["LIFSoma"]
 
@@ -22,7 +23,7 @@ def channel_view(p: torch.Tensor, ndim: int, channel_dim: int) -> torch.Tensor:
     return p.reshape(p.shape + (1,) * (ndim - channel_dim - 1))
 
 
-class LIFSoma(ChannelModule):
+class LIFSoma(SpikeEmitter, ChannelModule):
     """Parameters and options of the SpikingSSM soma (see :mod:`snn_ssm.functional.lif` for the equations).
 
     Args:
@@ -76,7 +77,8 @@ class LIFSoma(ChannelModule):
         self.surrogate_name = surrogate if isinstance(surrogate, str) else \
             getattr(surrogate, "__qualname__", type(surrogate).__name__)
         self.v_th_init, self.learn_threshold = float(v_th), learn_threshold
-        self.v_reset, self.reset_kind, self.detach_reset, self.grad_mode = float(v_reset), reset, detach_reset, grad_mode
+        self.v_reset, self.reset_kind = float(v_reset), reset
+        self.detach_reset, self.grad_mode = detach_reset, grad_mode
         if learn_beta:
             self.beta = nn.Parameter(beta_t)
         else:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..layers.soma import LIFSoma
+from ..layers.emitter import SpikeEmitter
 
 __all__ = ["SpikeRateMonitor"]
 
 
 class SpikeRateMonitor:
-    """Count spikes of every snn_ssm soma/neuron in ``model`` while active (a context manager).
+    """Count the spikes of every spiking module of ``model`` (each :class:`~snn_ssm.layers.SpikeEmitter`: LIF somas
+    and neurons, spike samplers, Heaviside and ternary spike functions) while active (a context manager).
 
     ``rates()`` gives the mean firing rate per module name (spikes per neuron per step); sparsity is ``1 - rate``.
     snnTorch adapters (whose output is ``(spk, mem)``) are counted through their inner neuron.
@@ -38,7 +39,7 @@ class SpikeRateMonitor:
 
     def __enter__(self):
         for name, m in self.model.named_modules():
-            if isinstance(m, LIFSoma):
+            if isinstance(m, SpikeEmitter):
                 self._handles.append(m.register_forward_hook(self._hook(name or type(m).__name__)))
         return self
 

@@ -6,7 +6,7 @@ from torch import nn
 
 from .. import _checks
 from ..registry import register
-from ..blocks import ResidualBlock, S4DLayer, SpikingS4D
+from ..blocks import ResidualBlock, S4DLayer, SequenceNorm, SpikingS4D
 
 __all__ = ["SequenceClassifier", "SpikingSSM", "S4D"]
 
@@ -16,11 +16,13 @@ class SequenceClassifier(nn.Module):
 
     Input is ``[T, B, d_input]`` floats (``encoder="linear"``) or ``[T, B]`` token ids (``encoder="embedding"``);
     output is ``[B, d_output]`` logits. ``lengths`` ``[B]`` restricts the mean to each sequence's valid steps.
+    ``wrap=False`` takes the factory's modules as whole blocks (with their own residual and norms), and
+    ``final_norm`` normalises the stream after the last block.
     """
 
     def __init__(self, layer_factory, *, d_input: int, d_output: int, d_model: int, n_layers: int,
                  encoder: str = "linear", norm: str | None = "layer", prenorm: bool = False,
-                 dropout: float = 0.0, device=None, dtype=None):
+                 dropout: float = 0.0, wrap: bool = True, final_norm: str | None = None, device=None, dtype=None):
         super().__init__()
         for name, v in (("d_input", d_input), ("d_output", d_output), ("d_model", d_model), ("n_layers", n_layers)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -34,8 +36,9 @@ class SequenceClassifier(nn.Module):
             raise ValueError(f"encoder must be 'linear' or 'embedding', got {encoder!r}")
         self.encoder_kind = encoder
         self.blocks = nn.ModuleList(
-            ResidualBlock(layer_factory(), d_model, norm=norm, prenorm=prenorm, dropout=dropout, **fk)
-            for _ in range(n_layers))
+            ResidualBlock(layer_factory(), d_model, norm=norm, prenorm=prenorm, dropout=dropout, **fk) if wrap
+            else layer_factory() for _ in range(n_layers))
+        self.final_norm = SequenceNorm(d_model, final_norm, device, dtype) if final_norm is not None else None
         self.decoder = nn.Linear(d_model, d_output, **fk)
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,7 +60,7 @@ class SequenceClassifier(nn.Module):
         z = self._encode(x)
         for block in self.blocks:
             z = block(z)
-        return z
+        return self.final_norm(z) if self.final_norm is not None else z
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         z = self.features(x)  # (T B H)

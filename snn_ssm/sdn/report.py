@@ -93,7 +93,8 @@ def report(ssm_steps: int = 200, betas=None) -> list[dict]:
 
 
 def to_markdown(rows: list[dict]) -> str:
-    lines = ["| β | input | variant | spike agreement | membrane MAE | rate exact | rate SDN |", "|---|---|---|---|---|---|---|"]
+    lines = ["| β | input | variant | spike agreement | membrane MAE | rate exact | rate SDN |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['beta']:g} | {r['input']} | {r['variant']} | {100 * r['spike_agreement']:.3f}% | "
                      f"{r['membrane_mae']:.4f} | {r['rate_exact']:.4f} | {r['rate_sdn']:.4f} |")

@@ -1,0 +1,137 @@
+"""P-SpikeSSM's layers on ``[T, B, H]``: SpikeMixer, ClampFuse and the block of its released code.
+
+What the code does (and this block reproduces), per block with input ``x``:
+
+1. ``s1 = SpikeSampler(x)``: ``1[Norm(a⊙x + b) > ξ]`` (the norm only with ``prenorm``);
+2. ``z = dropout(GELU(S4(s1) + D·s1))``, S4 the DPLR/HiPPO-LegS SSM with a two-sided kernel by default;
+3. ``s2 = SpikeSampler(z)`` (its own ``a``, ``b``, no norm, a fresh ``ξ'``);
+4. ``y = SpikeMixer(s2) = GELU(W s2 + c)``, a dense ``Linear(H → H)`` on spikes;
+5. ``out = x + dropout(y)`` (``residual=False``: ``dropout(y)``), then ``Norm(out)`` with post-norm.
+
+The paper's "ClampFuse" (residual fusion → norm → clamp to [0, 1]) is, in the code, step 5 followed by the next
+block's affine, norm and clamp inside its sampler; :class:`ClampFuse` is that operation as a standalone module.
+``block_bidirectional=True`` (the code's LRA setting) adds a second path from ``x`` (its own sampler without norm and
+its own S4; the input is *not* time-reversed), re-samples both SSM outputs with the *same* ``ξ'`` and mixes their
+concatenation with ``Linear(2H → H)`` + GELU. The code's S4 block also builds a GLU output projection that its
+forward never uses; it is left out here.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .. import _checks
+from ..layers.s4 import S4DPLR
+from ..layers.sampler import EVAL_MODES, SpikeSampler
+from .residual import SequenceNorm
+from .s4d_layer import TimeTiedDropout
+
+__all__ = ["SpikeMixer", "ClampFuse", "PSpikeSSMBlock"]
+
+
+class SpikeMixer(nn.Module):
+    """``act(W s + c)``: a dense ``Linear(d_in → d_out)`` on spikes, with GELU as P-SpikeSSM's code uses (so the
+    mixer's output is not binary), or ReLU, the variant the paper ablates.
+
+    Args:
+        d_in (int): input features (spikes). d_out (int, optional): output features. Default: ``d_in``.
+        activation (str): ``"gelu"`` or ``"relu"``. Default: ``"gelu"``.
+    """
+
+    def __init__(self, d_in: int, d_out: int | None = None, *, activation: str = "gelu", device=None, dtype=None):
+        super().__init__()
+        if activation not in ("gelu", "relu"):
+            raise ValueError(f"activation must be 'gelu' or 'relu', got {activation!r}")
+        self.activation = activation
+        self.linear = nn.Linear(d_in, d_out or d_in, device=device, dtype=dtype)
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        y = self.linear(s)
+        return nn.functional.gelu(y) if self.activation == "gelu" else nn.functional.relu(y)
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation!r}"
+
+
+class ClampFuse(nn.Module):
+    """``clamp(Norm(x + y), 0, 1)``: residual fusion, norm, clamp to probabilities for the next sampler.
+
+    Args:
+        d_model (int): channels H. norm (str, optional): ``"batch"``, ``"layer"`` or ``None``. Default: ``"batch"``
+            (the paper's; reviewers note BatchNorm is not local, ``"layer"`` is the alternative).
+    """
+
+    def __init__(self, d_model: int, *, norm: str | None = "batch", device=None, dtype=None):
+        super().__init__()
+        self.norm = SequenceNorm(d_model, norm, device, dtype) if norm is not None else nn.Identity()
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.norm(x + y).clamp(0, 1)
+
+
+class PSpikeSSMBlock(nn.Module):
+    """One block of P-SpikeSSM as its released code computes it (see the module docstring), on ``[T, B, H]``.
+
+    Args:
+        d_model (int): channels H.
+        d_state (int): S4 state size N. Default: ``64``.
+        n_ssm (int, optional): shared S4 (Λ, P, B) copies, ``None`` = one per channel. Default: ``1``.
+        bidirectional (bool): two-sided S4 kernel (every released config). Default: ``True``.
+        block_bidirectional (bool): the second, non-reversed path (LRA configs). Default: ``False``.
+        norm (str, optional): ``"batch"``, ``"layer"`` or ``None``. Default: ``"batch"``.
+        prenorm (bool): norm inside the first sampler (else on the block output). Default: ``True``.
+        residual (bool): add the input back (the psMNIST config has none). Default: ``True``.
+        dropout (float): time-tied dropout after the SSM's GELU and on the mixer output. Default: ``0.0``.
+        mixer_activation (str): ``"gelu"`` or ``"relu"``. Default: ``"gelu"``.
+        eval_mode (str): the samplers' eval behaviour (``"sample"``, ``"expectation"``, ``"threshold"``).
+        dt_min, dt_max (float): S4 step range. Default: ``1e-3``, ``1e-1``.
+    """
+
+    def __init__(self, d_model: int, *, d_state: int = 64, n_ssm: int | None = 1, bidirectional: bool = True,
+                 block_bidirectional: bool = False, norm: str | None = "batch", prenorm: bool = True,
+                 residual: bool = True, dropout: float = 0.0, mixer_activation: str = "gelu",
+                 eval_mode: str = "sample", dt_min: float = 1e-3, dt_max: float = 1e-1, device=None, dtype=None):
+        super().__init__()
+        if eval_mode not in EVAL_MODES:
+            raise ValueError(f"eval_mode must be one of {EVAL_MODES}, got {eval_mode!r}")
+        fk = {"device": device, "dtype": dtype}
+        self.d_model, self.prenorm, self.residual = d_model, prenorm, residual
+        ssm = dict(d_state=d_state, n_ssm=n_ssm, bidirectional=bidirectional, dt_min=dt_min, dt_max=dt_max, **fk)
+        self.in_sampler = SpikeSampler(d_model, norm=norm if prenorm else None, eval_mode=eval_mode, **fk)
+        self.ssm = S4DPLR(d_model, **ssm)
+        self.out_sampler = SpikeSampler(d_model, eval_mode=eval_mode, **fk)
+        self.block_bidirectional = block_bidirectional
+        if block_bidirectional:
+            self.in_sampler_rev = SpikeSampler(d_model, eval_mode=eval_mode, **fk)
+            self.ssm_rev = S4DPLR(d_model, **ssm)
+            self.out_sampler_rev = SpikeSampler(d_model, eval_mode=eval_mode, **fk)
+        self.mixer = SpikeMixer(d_model * (1 + block_bidirectional), d_model, activation=mixer_activation, **fk)
+        self.dropout = TimeTiedDropout(dropout)
+        self.post_norm = SequenceNorm(d_model, norm, device, dtype) if norm is not None and not prenorm else None
+
+    def samplers(self) -> list[SpikeSampler]:
+        return [m for m in self.modules() if isinstance(m, SpikeSampler)]
+
+    def _path(self, x: torch.Tensor, sampler: SpikeSampler, ssm: S4DPLR) -> torch.Tensor:
+        s = sampler(x)
+        return self.dropout(nn.functional.gelu(ssm(s.unsqueeze(-1)).squeeze(-1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``[T, B, H]`` → ``[T, B, H]``."""
+        _checks.check_tensor(x, "x", min_ndim=3, layout="[T, B, H]", device_of=self.mixer.linear.weight)
+        if x.ndim != 3 or x.shape[2] != self.d_model:
+            raise ValueError(f"x must have layout [T, B, H={self.d_model}], got shape {tuple(x.shape)}")
+        z = self._path(x, self.in_sampler, self.ssm)
+        if self.block_bidirectional:
+            z_rev = self._path(x, self.in_sampler_rev, self.ssm_rev)
+            xi = self.out_sampler.noise(z)  # one draw for both paths, as the code does
+            s = torch.cat([self.out_sampler(z, noise=xi), self.out_sampler_rev(z_rev, noise=xi)], dim=-1)
+        else:
+            s = self.out_sampler(z)
+        y = self.dropout(self.mixer(s))
+        out = x + y if self.residual else y
+        return self.post_norm(out) if self.post_norm is not None else out
+
+    def extra_repr(self) -> str:
+        return (f"d_model={self.d_model}, prenorm={self.prenorm}, residual={self.residual}, "
+                f"block_bidirectional={self.block_bidirectional}")

@@ -1,0 +1,166 @@
+"""P-SpikeSSM's SpikeSampler: a stochastic spiking neuron, ``s = 1[p > ξ]``, ``p = clamp(a·x + b, 0, 1)``."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..registry import register
+from ._lazy import ChannelModule
+from .emitter import SpikeEmitter
+
+__all__ = ["SpikeSampler", "ChannelNorm", "sample_spikes", "EVAL_MODES"]
+
+EVAL_MODES = ("sample", "expectation", "threshold")
+
+
+class _Sample(torch.autograd.Function):
+    """Forward ``1[u > ξ]``; backward the straight-through estimator of ``clamp(u, 0, 1)`` (gradient where
+    ``0 < u < 1``), i.e. the gradient of the spike's expectation ``E[s] = clamp(u, 0, 1)``."""
+
+    @staticmethod
+    def forward(ctx, u, noise):
+        ctx.save_for_backward(u)
+        return (u > noise).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (u,) = ctx.saved_tensors
+        return grad * ((u > 0) & (u < 1)).to(grad.dtype), None
+
+
+def sample_spikes(u: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """``1[u > noise]`` with the clamp's straight-through gradient (``noise`` ~ U(0, 1) gives Bernoulli(clamp(u)))."""
+    return _Sample.apply(u, noise)
+
+
+class _ClampSTE(torch.autograd.Function):
+    """``f(clamp(u, 0, 1))`` in the forward pass, the clamp's gradient in the backward (for the eval modes)."""
+
+    @staticmethod
+    def forward(ctx, u, threshold):
+        ctx.save_for_backward(u)
+        p = u.clamp(0, 1)
+        return p if threshold is None else (p > threshold).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (u,) = ctx.saved_tensors
+        return grad * ((u > 0) & (u < 1)).to(grad.dtype), None
+
+
+class ChannelNorm(nn.Module):
+    """BatchNorm (statistics over every position but the channel) or LayerNorm over the channel dimension ``dim``."""
+
+    def __init__(self, channels: int, kind: str, dim: int = 2, device=None, dtype=None):
+        super().__init__()
+        if kind not in ("batch", "layer"):
+            raise ValueError(f"norm must be 'batch', 'layer' or None, got {kind!r}")
+        self.kind, self.dim = kind, dim
+        fk = {"device": device, "dtype": dtype}
+        self.norm = nn.BatchNorm1d(channels, **fk) if kind == "batch" else nn.LayerNorm(channels, **fk)
+
+    def forward(self, x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+        d = self.dim if dim is None else dim
+        moved = x.movedim(d, -1)
+        if self.kind == "layer":
+            return self.norm(moved).movedim(-1, d)
+        return self.norm(moved.reshape(-1, moved.shape[-1])).reshape(moved.shape).movedim(-1, d)
+
+
+@register("spike_sampler")
+class SpikeSampler(SpikeEmitter, ChannelModule):
+    """Stochastic spikes with probability ``p = clamp(a⊙u + b, 0, 1)`` (P-SpikeSSM's SpikeSampler).
+
+    ``u`` is the input, or its norm when ``norm`` is set (P-SpikeSSM's code normalises the affine output:
+    ``p = clamp(Norm(a⊙x + b))``; ``norm_first=True`` normalises the input instead). Spikes are ``s = 1[p > ξ]`` with
+    ``ξ ~ U(0, 1)`` per element, i.e. Bernoulli(p); the gradient reaches ``p``'s pre-clamp value where it lies in
+    (0, 1) (straight-through on the clamp). Stateless: a sequence ``[T, B, C, *]`` and its steps ``[B, C, *]``
+    (:meth:`step`) give the same spikes for the same noise.
+
+    Args:
+        channels (int, optional): channel count C; ``None`` infers it at the first call. Default: ``None``.
+        norm (str, optional): ``"batch"`` or ``"layer"`` over channels, or ``None``. Default: ``None``.
+        norm_first (bool): normalise before the affine map instead of after it. Default: ``False``.
+        eval_mode (str): what the sampler emits in eval mode: ``"sample"`` (stochastic, as the paper's code does),
+            ``"expectation"`` (``p`` itself) or ``"threshold"`` (``1[p > 0.5]``). Training always samples.
+            Default: ``"sample"``.
+        seed (int, optional): seed of this sampler's own ``torch.Generator`` (one per device), so a run is
+            reproducible; ``None`` draws from torch's global generator. :meth:`manual_seed` reseeds.
+
+    Parameters ``a`` (init 1) and ``b`` (init 0), one per channel.
+
+    Examples::
+
+        >>> sampler = SpikeSampler(8, seed=0)
+        >>> s = sampler(torch.rand(100, 4, 8))      # [T, B, C] -> spikes in {0, 1}
+    """
+
+    _channel_key = "a"
+
+    def __init__(self, channels: int | None = None, *, norm: str | None = None, norm_first: bool = False,
+                 eval_mode: str = "sample", seed: int | None = None, device=None, dtype=None):
+        super().__init__(channels, False, device, dtype)
+        if norm not in (None, "batch", "layer"):
+            raise ValueError(f"norm must be 'batch', 'layer' or None, got {norm!r}")
+        if eval_mode not in EVAL_MODES:
+            raise ValueError(f"eval_mode must be one of {EVAL_MODES}, got {eval_mode!r}")
+        self.norm_kind, self.norm_first, self.eval_mode = norm, norm_first, eval_mode
+        self.manual_seed(seed)
+        self._maybe_build()
+
+    def _build(self, rows: int) -> None:
+        self.a = nn.Parameter(torch.ones(rows, **self.factory))
+        self.b = nn.Parameter(torch.zeros(rows, **self.factory))
+        self.norm = ChannelNorm(rows, self.norm_kind, **self.factory) if self.norm_kind else None
+
+    def manual_seed(self, seed: int | None) -> "SpikeSampler":
+        """Reseed this sampler's generator (``None``: use torch's global generator); returns ``self``."""
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+        self.seed, self._generators = seed, {}
+        return self
+
+    def noise(self, like: torch.Tensor) -> torch.Tensor:
+        """``ξ ~ U(0, 1)`` shaped like ``like``, from this sampler's generator."""
+        if self.seed is None:
+            return torch.rand(like.shape, device=like.device, dtype=like.dtype)
+        gen = self._generators.get(like.device)
+        if gen is None:
+            gen = self._generators[like.device] = torch.Generator(like.device).manual_seed(self.seed)
+        return torch.rand(like.shape, generator=gen, device=like.device, dtype=like.dtype)
+
+    def probability_input(self, x: torch.Tensor, channel_dim: int = 2) -> torch.Tensor:
+        """The pre-clamp value ``u`` (``p = clamp(u, 0, 1)``)."""
+        shape = (-1,) + (1,) * (x.ndim - channel_dim - 1)
+        a, b = self.a.reshape(shape), self.b.reshape(shape)
+        if self.norm is None:
+            return a * x + b
+        if self.norm_first:
+            return a * self.norm(x, channel_dim) + b
+        return self.norm(a * x + b, channel_dim)
+
+    def _fire(self, x: torch.Tensor, channel_dim: int, noise: torch.Tensor | None) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor, got {getattr(x, 'dtype', type(x).__name__)}")
+        if x.ndim < channel_dim + 1:
+            layout = "[T, B, C, ...]" if channel_dim == 2 else "[B, C, ...]"
+            raise ValueError(f"x must have layout {layout}, got shape {tuple(x.shape)}")
+        self.ensure_channels(x.shape[channel_dim])
+        u = self.probability_input(x, channel_dim)
+        if not self.training and self.eval_mode != "sample":
+            return _ClampSTE.apply(u, None if self.eval_mode == "expectation" else 0.5)
+        if noise is not None and noise.shape != u.shape:
+            raise ValueError(f"noise must have the input's shape {tuple(u.shape)}, got {tuple(noise.shape)}")
+        return sample_spikes(u, self.noise(u) if noise is None else noise)
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Spikes for a sequence ``x`` ``[T, B, C, *]``; ``noise`` (``ξ``, same shape) replaces the draw."""
+        return self._fire(x, 2, noise)
+
+    def step(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Spikes for one step ``x`` ``[B, C, *]``."""
+        return self._fire(x, 1, noise)
+
+    def extra_repr(self) -> str:
+        return (f"channels={self.channels}, norm={self.norm_kind!r}, norm_first={self.norm_first}, "
+                f"eval_mode={self.eval_mode!r}, seed={self.seed}")
