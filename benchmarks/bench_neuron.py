@@ -1,8 +1,8 @@
 """Neuron fwd+bwd time and peak memory, side by side in one process.
 
 GPU: our CuPy and Triton kernels, the torch reference loop (T <= 1024), SpikingJelly 2.0 ``LIFNode`` (auto: its
-Triton path),
-snnTorch ``Leaky`` stepped in a Python loop (T <= 4096), and a device copy of the same bytes (bandwidth floor).
+Triton path), snnTorch ``Leaky`` stepped in a Python loop (T <= 4096), and a device copy of the same bytes
+(bandwidth floor).
 CPU: our numba kernel vs the torch reference loop (and snnTorch ``Leaky``).
 All neurons: hard reset, beta = 0.5 (tau = 2), threshold 1, fp32, loss = sum of spikes. Writes JSON and markdown
 to ``benchmarks/results/``.

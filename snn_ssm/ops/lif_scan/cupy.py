@@ -4,7 +4,8 @@ Each thread keeps two chunks of its neuron's inputs in registers: while it runs 
 (independent of the state) are already in flight, so memory latency overlaps the sequential arithmetic. The
 forward writes spikes and the membrane at each chunk start; the backward reloads a chunk's inputs and spike
 gradients, recomputes its membranes in registers from the checkpoint and walks it in reverse. Compiled with
-``--fmad=false`` so every multiply and add rounds as the torch reference's do: spikes and states are bit-identical. Compiled at first use; CuPy caches the binary on disk.
+``--fmad=false`` so every multiply and add rounds as the torch reference's do: spikes and states are
+bit-identical. Compiled at first use; CuPy caches the binary on disk.
 """
 from __future__ import annotations
 
