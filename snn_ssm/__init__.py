@@ -12,9 +12,10 @@ Layout: neurons take ``[T, B, C, *]`` (multi-step) or ``[B, C, *]`` (one step); 
 and are imported only when used.
 """
 from . import functional
-from .blocks import ClampFuse, PSpikeSSMBlock, ResidualBlock, S4DLayer, SpikeMixer, SpikingS4D
+from .blocks import (BinaryS4D, ClampFuse, GatedSpikingUnit, PSpikeSSMBlock, ResidualBlock, S4DGSU, S4DLayer,
+                     SpikeMixer, SpikingS4D)
 from .layers import LIF, LIFSoma, NeuronState, S4DDendrite, S4DPLR, SpikeSampler, SSMDendriteLIF
-from .models import S4D, PSpikeSSM, SequenceClassifier, SpikingSSM
+from .models import S4D, BinaryS4DGSUNet, BinaryS4DNet, PSpikeSSM, SequenceClassifier, SpikingSSM
 from .optim import param_groups
 from .registry import create, list_plugins, register
 from .swap import reset_states, set_backend, swap_neurons
@@ -26,4 +27,5 @@ __all__ = [
     "ResidualBlock", "SpikingSSM", "S4D", "SequenceClassifier", "create", "list_plugins", "register",
     "swap_neurons", "reset_states", "set_backend", "param_groups", "__version__",
     "S4DPLR", "SpikeSampler", "SpikeMixer", "ClampFuse", "PSpikeSSMBlock", "PSpikeSSM",
+    "BinaryS4D", "GatedSpikingUnit", "S4DGSU", "BinaryS4DNet", "BinaryS4DGSUNet",
 ]

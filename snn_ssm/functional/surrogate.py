@@ -4,13 +4,17 @@ Each surrogate is a module-level ``torch.autograd.Function`` (picklable, traceab
 sharpness ``alpha``, and a matching ``primitive`` whose derivative is the surrogate gradient. The forward pass fires on
 ``x >= 0`` (SpikingSSM's and SpikingJelly's convention; snnTorch fires on ``x > 0``, which differs only at equality).
 
-=========  ==============================================  ===========================  =========
-name       surrogate gradient g(x)                         primitive                    default α
-=========  ==============================================  ===========================  =========
-triangle   max(0, α − α²|x|)                               piecewise quadratic, 0 → 1   1.0
-atan       (α/2) / (1 + (πα x / 2)²)                       arctan(πα x / 2)/π + 1/2     2.0
-sigmoid    α σ(αx)(1 − σ(αx))                              σ(αx)                        4.0
-=========  ==============================================  ===========================  =========
+============  ==============================================  ===========================  =========
+name          surrogate gradient g(x)                         primitive                    default α
+============  ==============================================  ===========================  =========
+triangle      max(0, α − α²|x|)                               piecewise quadratic, 0 → 1   1.0
+atan          (α/2) / (1 + (πα x / 2)²)                       arctan(πα x / 2)/π + 1/2     2.0
+sigmoid       α σ(αx)(1 − σ(αx))                              σ(αx)                        4.0
+fast_sigmoid  1 / (1 + α|x|)²                                 x / (1 + α|x|)               25.0
+============  ==============================================  ===========================  =========
+
+``fast_sigmoid`` is snnTorch's default surrogate (slope α = 25, peak 1). The fused LIF kernels implement triangle,
+atan and sigmoid; a neuron with ``fast_sigmoid`` runs through the torch reference.
 
 ``triangle`` with α = 1 is SpikingSSM's default (support |x| < 1, peak 1, in units of the normalised threshold).
 """
@@ -21,7 +25,7 @@ from typing import Callable, Union
 
 import torch
 
-__all__ = ["Triangle", "ATan", "Sigmoid", "SURROGATES", "DEFAULT_ALPHA", "spike", "primitive", "resolve"]
+__all__ = ["Triangle", "ATan", "Sigmoid", "FastSigmoid", "SURROGATES", "DEFAULT_ALPHA", "spike", "primitive", "resolve"]
 
 
 def _heaviside(x: torch.Tensor) -> torch.Tensor:
@@ -60,8 +64,15 @@ class Sigmoid(_Spike):
         return grad_out * a * sg * (1 - sg), None
 
 
-SURROGATES = {"triangle": Triangle, "atan": ATan, "sigmoid": Sigmoid}
-DEFAULT_ALPHA = {"triangle": 1.0, "atan": 2.0, "sigmoid": 4.0}
+class FastSigmoid(_Spike):
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        (x,), a = ctx.saved_tensors, ctx.alpha
+        return grad_out / (1 + a * x.abs()) ** 2, None
+
+
+SURROGATES = {"triangle": Triangle, "atan": ATan, "sigmoid": Sigmoid, "fast_sigmoid": FastSigmoid}
+DEFAULT_ALPHA = {"triangle": 1.0, "atan": 2.0, "sigmoid": 4.0, "fast_sigmoid": 25.0}
 
 SpikeFn = Callable[[torch.Tensor], torch.Tensor]
 Surrogate = Union[str, SpikeFn]
@@ -78,6 +89,8 @@ def primitive(x: torch.Tensor, name: str, alpha: float | None = None) -> torch.T
         return torch.atan(math.pi / 2 * a * x) / math.pi + 0.5
     if name == "sigmoid":
         return torch.sigmoid(a * x)
+    if name == "fast_sigmoid":
+        return x / (1 + a * x.abs())
     raise ValueError(f"surrogate must be one of {sorted(SURROGATES)}, got {name!r}")
 
 
@@ -86,7 +99,7 @@ def spike(x: torch.Tensor, surrogate: str = "triangle", alpha: float | None = No
 
     Args:
         x (torch.Tensor): membrane minus threshold, any shape.
-        surrogate (str): ``"triangle"``, ``"atan"`` or ``"sigmoid"``. Default: ``"triangle"``.
+        surrogate (str): ``"triangle"``, ``"atan"``, ``"sigmoid"`` or ``"fast_sigmoid"``. Default: ``"triangle"``.
         alpha (float, optional): sharpness; ``None`` takes the surrogate's default (table above).
 
     Examples::

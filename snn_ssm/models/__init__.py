@@ -1,5 +1,7 @@
-"""Backbones registered by name: ``spikingssm``, ``s4d``, ``pssm``."""
+"""Backbones registered by name: ``spikingssm``, ``s4d``, ``pssm``, ``binary_s4d``, ``binary_s4d_gsu``."""
 from .backbone import S4D, SequenceClassifier, SpikingSSM
+from .binary import BINARY_CONFIGS, BinaryS4DGSUNet, BinaryS4DNet
 from .pssm import PSSM_CONFIGS, PSpikeSSM
 
-__all__ = ["SequenceClassifier", "SpikingSSM", "S4D", "PSpikeSSM", "PSSM_CONFIGS"]
+__all__ = ["SequenceClassifier", "SpikingSSM", "S4D", "PSpikeSSM", "PSSM_CONFIGS", "BinaryS4DNet", "BinaryS4DGSUNet",
+           "BINARY_CONFIGS"]

@@ -28,11 +28,11 @@ _HALF = (torch.float16, torch.bfloat16)
 
 def _named_surrogate(surrogate, alpha):
     """``(code, alpha)`` for a surrogate the kernels implement, else ``None``."""
-    if isinstance(surrogate, str) and surrogate in SURROGATES:
+    if isinstance(surrogate, str) and surrogate in _SURROGATE_CODE:
         return _SURROGATE_CODE[surrogate], float(DEFAULT_ALPHA[surrogate] if alpha is None else alpha)
     if isinstance(surrogate, _Named):
         name = {cls: n for n, cls in SURROGATES.items()}[surrogate.fn]
-        return _SURROGATE_CODE[name], surrogate.alpha
+        return (_SURROGATE_CODE[name], surrogate.alpha) if name in _SURROGATE_CODE else None
     return None
 
 
