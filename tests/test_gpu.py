@@ -84,3 +84,25 @@ def test_sdn_mode_on_cuda_matches_cpu(variant):
     # cuDNN and the CPU convolution sum in different orders: bound the flips at threshold (1 in 10^4 steps).
     assert int((cpu(x) != s_gpu.cpu()).sum()) <= x.numel() // 10_000
     assert xg.grad.is_cuda and gpu.ln_vth.grad.is_cuda
+
+
+def test_pssm_and_binary_models_on_cuda():
+    from snn_ssm import BinaryS4DGSUNet, PSpikeSSM
+
+    x = torch.rand(200, 4, 1)
+    cpu = PSpikeSSM(1, 10, d_model=16, n_layers=2, d_state=16, block_bidirectional=True).eval()
+    for s in cpu.samplers():
+        s.eval_mode = "expectation"  # deterministic, so CPU and GPU can be compared
+    gpu = PSpikeSSM(1, 10, d_model=16, n_layers=2, d_state=16, block_bidirectional=True).cuda().eval()
+    gpu.load_state_dict(cpu.state_dict())
+    for s in gpu.samplers():
+        s.eval_mode = "expectation"
+    torch.testing.assert_close(gpu(x.cuda()).cpu(), cpu(x), rtol=1e-4, atol=1e-4)
+    seeded = PSpikeSSM(1, 10, d_model=16, n_layers=1, d_state=16, seed=0).cuda()
+    a = seeded(x.cuda())
+    seeded.manual_seed(0)
+    assert torch.equal(seeded(x.cuda()), a)  # a CUDA generator per sampler, reproducible
+    a.sum().backward()
+    net = BinaryS4DGSUNet(1, 10, d_model=16, n_layers=2, d_state=16).cuda()
+    net(x.cuda()).sum().backward()
+    assert all(p.grad is not None and p.grad.is_cuda for p in net.parameters() if p.requires_grad)

@@ -202,6 +202,9 @@ class S4DGSU(nn.Module):
     def spike_weight(self) -> torch.Tensor:
         return self.gsu.spike_path.weight
 
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``[T, B, H]`` → ``[T, B, H]``."""
         _checks.check_tensor(x, "x", min_ndim=3, layout="[T, B, H]", device_of=self.spike_weight)

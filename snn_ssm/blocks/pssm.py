@@ -68,6 +68,9 @@ class ClampFuse(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.norm(x + y).clamp(0, 1)
 
+    def extra_repr(self) -> str:
+        return "clamp=[0, 1]"
+
 
 class PSpikeSSMBlock(nn.Module):
     """One block of P-SpikeSSM as its released code computes it (see the module docstring), on ``[T, B, H]``.
