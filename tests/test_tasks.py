@@ -1,0 +1,93 @@
+"""sMNIST/psMNIST protocol and the ListOps generator."""
+import hashlib
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from snn_ssm.data import ListOps, SequenceMNIST, bitreversal_permutation, bucket_batches, load_mnist, mnist_splits
+from snn_ssm.data import listops as lo
+
+
+def test_bitreversal_permutation_matches_s4():
+    p = bitreversal_permutation(784)
+    assert p[:16].tolist() == [0, 512, 256, 768, 128, 640, 384, 64, 576, 320, 192, 704, 448, 32, 544, 288]
+    assert hashlib.md5(p.numpy().astype(np.int64).tobytes()).hexdigest() == "8b1cd662f87cfdabdbcf0b519f00aa17"
+    assert sorted(p.tolist()) == list(range(784))
+
+
+def test_sequence_mnist_from_the_embedded_subset():
+    splits = mnist_splits()
+    assert [len(splits[k][1]) for k in ("train", "val", "test")] == [3600, 400, 1000]
+    ds = SequenceMNIST(*splits["train"], permute=True)
+    x, y = ds[0]
+    plain = splits["train"][0][0].reshape(784).float() / 255
+    assert x.shape == (784, 1) and torch.equal(x[:, 0], plain[bitreversal_permutation()])
+    xb, yb = SequenceMNIST.collate([ds[0], ds[1]])
+    assert xb.shape == (784, 2, 1) and yb.shape == (2,)
+    with pytest.raises(ValueError, match="images must be"):
+        SequenceMNIST(torch.zeros(3, 28, 27, dtype=torch.uint8), torch.zeros(3))
+
+
+@pytest.mark.skipif(not os.environ.get("SNN_SSM_DATA"), reason="set SNN_SSM_DATA to a full MNIST folder")
+def test_full_mnist_split_is_s4s():
+    data = os.environ["SNN_SSM_DATA"]
+    splits = mnist_splits(data)
+    assert [len(splits[k][1]) for k in ("train", "val", "test")] == [54000, 6000, 10000]
+    first = torch.randperm(60000, generator=torch.Generator().manual_seed(42))[:5]
+    assert torch.equal(splits["train"][1][:5], load_mnist("train", data)[1][first])
+
+
+def test_generator_invariants():
+    rng = random.Random(0)
+    for _ in range(300):
+        tree, length = lo.generate_tree(rng)
+        text = lo.to_string(tree)
+        tokens = lo.tokenize(text)
+        assert len(tokens) == length and set(tokens) <= set(lo.VOCAB[3:])
+        assert 0 <= lo.evaluate(tree) <= 9
+    assert lo.evaluate(("[MED", [1, 2, 7, 9])) == 4 and lo.evaluate(("[SM", [5, 7, 9])) == 1
+    assert lo.evaluate(("[MIN", [4, ("[MAX", [2, 8])])) == 4
+    assert lo.to_string(("[MIN", [4, 9])) == "( ( ( [MIN 4 ) 9 ) ] )"
+    assert lo.tokenize("( ( ( [MIN 4 ) 9 ) ] )") == ["[MIN", "4", "9", "X"]
+    assert lo.encode("( ( ( [MIN 4 ) 9 ) ] )").tolist() == [lo.VOCAB.index(t) for t in ("[MIN", "4", "9", "X")] + [2]
+
+
+def _check_depth(tree, depth=1):
+    if isinstance(tree, int):
+        return depth
+    return max(_check_depth(c, depth + 1) for c in tree[1])
+
+
+def test_generate_bounds_labels_uniqueness_and_determinism():
+    items = lo.generate(60, seed=3, min_length=20, max_length=80)
+    assert len({s for s, _ in items}) == 60
+    for s, label in items:
+        assert 20 < len(lo.tokenize(s)) < 80 and 0 <= label <= 9
+    assert items == lo.generate(60, seed=3, min_length=20, max_length=80)
+    assert items != lo.generate(60, seed=4, min_length=20, max_length=80)
+    rng = random.Random(1)
+    assert max(_check_depth(lo.generate_tree(rng)[0]) for _ in range(500)) <= 11  # operators at depth <= 10
+
+
+def test_listops_cache_is_written_once_reused_and_checked(tmp_path):
+    kw = dict(sizes=(30, 5, 5), seed=1, min_length=10, max_length=60)
+    train = ListOps("train", tmp_path, **kw)
+    test = ListOps("test", tmp_path, **kw)
+    assert len(train) == 30 and len(test) == 5
+    assert not set(train.sources) & set(test.sources)
+    again = ListOps("train", tmp_path, **kw)
+    assert again.sources == train.sources
+    ids, labels, lengths = ListOps.collate([train[0], train[1]])
+    assert ids.shape == (int(lengths.max()), 2)
+    assert all(ids[lengths[b]:, b].eq(0).all() and ids[lengths[b] - 1, b] == 2 for b in range(2))  # <eos>, then pads
+    batches = bucket_batches([len(train[i][0]) for i in range(30)], 8, seed=0)
+    assert sorted(i for b in batches for i in b) == list(range(30))
+    path = train.folder / "train.tsv"
+    path.write_text(path.read_text().replace("\t", "\t1", 1))
+    with pytest.raises(ValueError, match="checksum"):
+        ListOps("train", tmp_path, **kw)
+    with pytest.raises(ValueError, match="split must be"):
+        ListOps("dev", tmp_path, **kw)
