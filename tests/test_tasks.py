@@ -18,7 +18,8 @@ def test_bitreversal_permutation_matches_s4():
     assert sorted(p.tolist()) == list(range(784))
 
 
-def test_sequence_mnist_from_the_embedded_subset():
+def test_sequence_mnist_from_the_embedded_subset(monkeypatch):
+    monkeypatch.delenv("SNN_SSM_DATA", raising=False)
     splits = mnist_splits()
     assert [len(splits[k][1]) for k in ("train", "val", "test")] == [3600, 400, 1000]
     ds = SequenceMNIST(*splits["train"], permute=True)
