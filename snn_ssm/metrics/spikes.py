@@ -51,6 +51,10 @@ class SpikeRateMonitor:
     def rates(self) -> dict[str, float]:
         return {k: self._sums[k] / self._counts[k] for k in self._sums}
 
+    def sparsity(self) -> dict[str, float]:
+        """``1 − rate`` per module."""
+        return {k: 1 - r for k, r in self.rates().items()}
+
     def mean_rate(self) -> float:
         total = sum(self._counts.values())
         return sum(self._sums.values()) / total if total else float("nan")
