@@ -38,7 +38,6 @@ import torch
 from torch import nn
 
 from ..layers.dendrite import S4DDendrite
-from ..layers.emitter import SpikeEmitter
 from ..layers.s4 import S4DPLR
 
 __all__ = ["EnergyMeter", "E_MAC_PJ", "E_AC_PJ", "is_spikes"]
