@@ -4,6 +4,9 @@ from __future__ import annotations
 import sys
 
 COMMANDS = {"demo": "train a small SpikingSSM on MNIST for a CPU time budget and print accuracy and spike rate",
+            "train": "train a model on sMNIST/psMNIST/ListOps with a named config (checkpoints, resume, report)",
+            "eval": "evaluate a checkpoint: accuracy, spike rates, synaptic operations, energy",
+            "info": "versions, devices, and which kernel backends are available and chosen",
             "sdn-train": "train a surrogate dynamic network (SDN) for one leak beta and save its weights",
             "sdn-report": "measure how exactly the shipped SDNs reproduce the exact neuron"}
 
@@ -17,6 +20,12 @@ def main(argv=None) -> int:
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     if argv[0] == "demo":
         from .demo import main as run
+    elif argv[0] == "train":
+        from .training.cli import train_main as run
+    elif argv[0] == "eval":
+        from .training.cli import eval_main as run
+    elif argv[0] == "info":
+        from .training.cli import info_main as run
     elif argv[0] == "sdn-train":
         from .sdn.train import main as run
     else:

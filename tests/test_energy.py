@@ -77,3 +77,16 @@ def test_spiking_layer_paper_accounting_is_the_glu_projection():
     assert r["paper"]["layers"] == ["output_linear"]
     assert r["paper"]["ACs"] == pytest.approx(rates.rates()["soma"] * 20 * 2 * 8 * 16)
     assert r["paper"]["ann_MACs"] == 20 * 2 * 8 * 16
+
+
+def test_dendrite_neurons_and_fused_layers_count_their_ssm():
+    from snn_ssm import SSMDendriteLIF
+
+    n = SSMDendriteLIF(3, d_state=4)
+    with EnergyMeter(n) as m:
+        n(torch.randn(7, 2, 3))
+    assert m.report()["layers"]["SSMDendriteLIF.dendrite"]["MACs"] == 42 * (4 * 4 + 1)
+    layer = SpikingS4D(8, d_state=4)
+    with EnergyMeter(layer) as m2:
+        layer(torch.randn(20, 2, 8))
+    assert m2.report()["layers"]["dendrite"]["MACs"] == 20 * 2 * 8 * 17

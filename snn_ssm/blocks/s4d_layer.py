@@ -92,9 +92,8 @@ class SpikingS4D(_S4DLayerBase):
         self.soma = LIFSoma(d_model, shared=shared_threshold, device=device, dtype=dtype, **soma_kwargs)
 
     def activation(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.dendrite.discrete(self.d_model)
-        y = self.dendrite.convolve(x.unsqueeze(-1), None, p, skip=False).squeeze(-1)  # (T B H)
-        return self.soma(y, x, p.D)  # + D·x, scaled by 1/v_th and fired in one kernel pass
+        y = self.dendrite(x.unsqueeze(-1), skip=False).squeeze(-1)  # (T B H), K * x
+        return self.soma(y, x, self.dendrite.D)  # + D·x, scaled by 1/v_th and fired in one kernel pass
 
 
 class S4DLayer(_S4DLayerBase):

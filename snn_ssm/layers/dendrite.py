@@ -99,9 +99,10 @@ class S4DDendrite(ChannelModule):
         ks = [s4d.vandermonde_kernel(p.log_dA, p.dB, c, length) for c in p.C]
         return s4d.bidirectional_kernel(*ks) if self.bidirectional else ks[0]
 
-    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
-        """``y = K * x + D·x`` (+ the free response of state ``h0``) for ``x`` ``[T, B, C, M]``."""
-        return self.convolve(x, h0, self.discrete(x.shape[2]))
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None, *, skip: bool = True) -> torch.Tensor:
+        """``y = K * x + D·x`` (+ the free response of state ``h0``) for ``x`` ``[T, B, C, M]``; ``skip=False``
+        leaves out ``D·x``."""
+        return self.convolve(x, h0, self.discrete(x.shape[2]), skip)
 
     def convolve(self, x: torch.Tensor, h0: torch.Tensor | None, p: Discrete, skip: bool = True) -> torch.Tensor:
         """:meth:`forward` with discretised parameters ``p`` computed once by the caller; ``skip=False`` leaves out

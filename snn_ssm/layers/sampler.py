@@ -120,6 +120,16 @@ class SpikeSampler(SpikeEmitter, ChannelModule):
         self.seed, self._generators = seed, {}
         return self
 
+    def rng_state(self) -> dict:
+        """The states of this sampler's generators (``{device: ByteTensor}``), for exact resumption."""
+        return {str(d): g.get_state() for d, g in self._generators.items()}
+
+    def set_rng_state(self, state: dict) -> None:
+        for device, s in state.items():
+            g = torch.Generator(device)
+            g.set_state(s)
+            self._generators[torch.device(device)] = g
+
     def noise(self, like: torch.Tensor) -> torch.Tensor:
         """``ξ ~ U(0, 1)`` shaped like ``like``, from this sampler's generator."""
         if self.seed is None:

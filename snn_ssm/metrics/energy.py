@@ -11,9 +11,10 @@ layer                  operations
 ``nn.Linear`` (in→out) real input: rows · in · out MACs; spike input: nnz(x) · out ACs
 ``nn.Conv1d/2d``       real input: out.numel() · in/groups · kernel MACs; spike input: that × nnz(x)/x.numel()
                        ACs (exact away from the borders for stride 1)
-S4D (``S4DDendrite``)  recurrent form per step and channel, N real states (N/2 complex modes): 4N + 1 MACs
+S4D dendrite           recurrent form per step and channel, N real states (N/2 complex modes): 4N + 1 MACs
                        (Āh: 2N complex-as-real, B̄x: N, Re(Ch): N, D·x: 1); with spike input the B̄x and D·x
-                       terms become N + 1 ACs per input event and the rest 3N MACs per step
+                       terms become N + 1 ACs per input event and the rest 3N MACs per step (``S4DDendrite``, also
+                       inside ``SSMDendriteLIF``)
 S4 DPLR (``S4DPLR``)   recurrent form with a dense N×N Ā: N² + 2N + 1 MACs per step and channel
 GSU                    identity path: rows · nnz(Tern(W)) ACs (ternary weights); spike path as a Linear on
                        ternary spikes; the gate: rows · H MACs
@@ -38,6 +39,7 @@ import torch
 from torch import nn
 
 from ..layers.dendrite import S4DDendrite
+from ..layers.neurons import SSMDendriteLIF
 from ..layers.s4 import S4DPLR
 
 __all__ = ["EnergyMeter", "E_MAC_PJ", "E_AC_PJ", "is_spikes"]
@@ -100,10 +102,10 @@ class EnergyMeter:
                 self.spike_input.setdefault(name, False)
         return hook
 
-    def _ssm(self, name, dplr: bool):
+    def _ssm(self, name, dplr: bool, ssm=None):
         def hook(module, args, output):
             x = args[0].detach()
-            N = module.d_state
+            N = (ssm or module).d_state
             steps = x.numel()  # steps x channels x positions
             if dplr:
                 self.macs[name] += steps * (N * N + 2 * N + 1)
@@ -142,6 +144,8 @@ class EnergyMeter:
                 self._handles.append(m.register_forward_hook(self._conv(name)))
             elif isinstance(m, (S4DDendrite, S4DPLR)):
                 self._handles.append(m.register_forward_hook(self._ssm(name, isinstance(m, S4DPLR))))
+            elif isinstance(m, SSMDendriteLIF):  # runs its dendrite without calling it as a module
+                self._handles.append(m.register_forward_hook(self._ssm(name + ".dendrite", False, m.dendrite)))
         return self
 
     def __exit__(self, *exc):

@@ -1,0 +1,337 @@
+"""Training and evaluation loops behind ``python -m snn_ssm train|eval``: data, schedule, checkpoints with exact
+resumption, JSON-lines metrics, DistributedDataParallel under ``torchrun``, and the final report."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import param_groups
+from ..data import ListOps, SequenceMNIST, bucket_batches, mnist_splits
+from ..data.listops import VOCAB
+from ..layers.sampler import SpikeSampler
+from ..metrics import EnergyMeter, SpikeRateMonitor
+from ..registry import create
+
+__all__ = ["Task", "build_task", "epoch_batches", "cosine_with_warmup", "train", "evaluate", "load_checkpoint"]
+
+
+class Task:
+    """Datasets of a task and how to batch them."""
+
+    def __init__(self, name, datasets, collate, d_input, d_output, lengths=None):
+        self.name, self.datasets, self.collate = name, datasets, collate
+        self.d_input, self.d_output = d_input, d_output
+        self.lengths = lengths or {}  # split -> token counts (ListOps: for length-bucketed batches)
+
+
+def build_task(name: str, *, data_dir=None, cache_dir=None, listops_sizes=(96_000, 2_000, 2_000),
+               listops_lengths=(500, 2000), limit_train: int | None = None, limit_eval: int | None = None) -> Task:
+    """The datasets of ``name``; ``limit_train``/``limit_eval`` keep only the first examples (quick runs)."""
+    if name in ("smnist", "psmnist"):
+        splits = mnist_splits(data_dir)
+        for split, limit in (("train", limit_train), ("val", limit_eval), ("test", limit_eval)):
+            if limit:
+                splits[split] = tuple(t[:limit] for t in splits[split])
+        ds = {k: SequenceMNIST(*v, permute=name == "psmnist") for k, v in splits.items()}
+        return Task(name, ds, SequenceMNIST.collate, 1, 10)
+    if name == "listops":
+        cache = cache_dir or os.environ.get("SNN_SSM_CACHE") or Path.home() / ".cache" / "snn_ssm"
+        ds = {k: ListOps(k, cache, sizes=tuple(listops_sizes), min_length=listops_lengths[0],
+                         max_length=listops_lengths[1]) for k in ("train", "val", "test")}
+        for split, limit in (("train", limit_train), ("val", limit_eval), ("test", limit_eval)):
+            if limit:
+                ds[split].sources, ds[split].labels = ds[split].sources[:limit], ds[split].labels[:limit]
+        lengths = {k: [len(s.split()) for s in d.sources] for k, d in ds.items()}
+        return Task(name, ds, ListOps.collate, len(VOCAB), 10, lengths)
+    raise ValueError(f"unknown task {name!r}: choose one of smnist, psmnist, listops")
+
+
+def epoch_batches(n: int, batch: int, *, seed: int, epoch: int, shuffle: bool = True, lengths=None, rank: int = 0,
+                  world: int = 1, drop_last: bool = True) -> list[list[int]]:
+    """The batches of one epoch, a function of (seed, epoch) only, so a resumed run sees the same order; with
+    ``world > 1`` each rank takes every ``world``-th example (as ``DistributedSampler``)."""
+    if lengths is not None:
+        batches = bucket_batches(lengths, batch * world, seed=seed * 1000 + epoch, shuffle=shuffle)
+        return [b[rank::world] for b in batches if not drop_last or len(b) == batch * world]
+    order = (torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch)) if shuffle
+             else torch.arange(n)).tolist()
+    order = order[rank::world][: n // world]
+    stop = len(order) - len(order) % batch if drop_last else len(order)
+    return [order[i:i + batch] for i in range(0, stop, batch)]
+
+
+def cosine_with_warmup(optimizer, warmup: int, total: int):
+    """Linear warmup to the base learning rates over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+    def factor(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _unwrap(model):
+    return model.module if hasattr(model, "module") else model
+
+
+def _rng_state(model) -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
+             "samplers": [s.rng_state() for s in _unwrap(model).modules() if isinstance(s, SpikeSampler)]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(model, state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    for s, st in zip((s for s in _unwrap(model).modules() if isinstance(s, SpikeSampler)), state["samplers"]):
+        s.set_rng_state(st)
+
+
+def _batches(ds, batches, collate):
+    """Collated batches in the given order. (A DataLoader would draw a seed from torch's global generator each
+    epoch, which a resumed run would draw again.)"""
+    for idx in batches:
+        yield collate([ds[i] for i in idx])
+
+
+def _forward(model, batch, device):
+    if len(batch) == 3:
+        x, y, lengths = batch
+        return model(x.to(device), lengths.to(device)), y.to(device)
+    x, y = batch
+    return model(x.to(device)), y.to(device)
+
+
+@torch.no_grad()
+def evaluate(model, task: Task, split: str, batch: int, device, *, monitor: bool = False) -> dict:
+    """Accuracy and loss on ``split``; with ``monitor``, spike rates per layer and operations/energy per example."""
+    was_training = model.training
+    model.eval()
+    ds = task.datasets[split]
+    batches = epoch_batches(len(ds), batch, seed=0, epoch=0, shuffle=False, lengths=task.lengths.get(split),
+                            drop_last=False)
+    loader = _batches(ds, batches, task.collate)
+    correct, loss, n = 0, 0.0, 0
+    inner = _unwrap(model)
+    rates, meter = SpikeRateMonitor(inner), EnergyMeter(inner)
+    if monitor:
+        rates.__enter__(), meter.__enter__()
+    try:
+        for b in loader:
+            out, y = _forward(model, b, device)
+            loss += float(F.cross_entropy(out, y, reduction="sum"))
+            correct += int((out.argmax(-1) == y).sum())
+            n += len(y)
+    finally:
+        if monitor:
+            rates.__exit__(), meter.__exit__()
+    model.train(was_training)
+    result = {"accuracy": correct / n, "loss": loss / n, "examples": n}
+    if monitor:
+        energy = meter.report()
+        result.update(spike_rates=rates.rates(), mean_spike_rate=rates.mean_rate(),
+                      ops_per_example={"MACs": energy["full"]["MACs"] / n, "ACs": energy["full"]["ACs"] / n},
+                      energy_uJ_per_example={"full": energy["full"]["energy_uJ"] / n,
+                                             "paper (feature mix on spikes)": energy["paper"]["energy_uJ"] / n,
+                                             "paper, same layers as an ANN": energy["paper"]["ann_energy_uJ"] / n},
+                      energy_constants_pJ=energy["constants_pJ"])
+    return result
+
+
+def load_checkpoint(path, model_name: str | None = None) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "last.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a truncated or foreign file
+        raise ValueError(f"{path} is not an snn_ssm checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(ckpt, dict) or "model_name" not in ckpt:
+        raise ValueError(f"{path} is not an snn_ssm checkpoint (no model_name)")
+    if model_name is not None and ckpt["model_name"] != model_name:
+        raise ValueError(f"{path} holds a {ckpt['model_name']!r} model, not {model_name!r}: pass --model "
+                         f"{ckpt['model_name']} or start a new run")
+    return ckpt
+
+
+def _setup_distributed(device: str):
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return dist.get_rank(), world
+
+
+def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu", resume=None,
+          max_steps: int | None = None, val_every: int | None = None, progress: bool = True, plots: bool = True,
+          log=print) -> dict:
+    """Train, validate each epoch (and every ``val_every`` steps), keep best/last checkpoints, and report.
+
+    ``max_steps`` stops after that many optimizer steps in total, saving ``last.pt`` (a job with a time limit;
+    ``resume`` continues it exactly). Returns the final report (also written to ``report.json``).
+    """
+    rank, world = _setup_distributed(device)
+    if device.startswith("cuda") and world > 1:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        torch.cuda.set_device(device)
+    out = Path(out_dir)
+    main_proc = rank == 0
+    if main_proc:
+        out.mkdir(parents=True, exist_ok=True)
+    t = cfg["train"]
+    ckpt = load_checkpoint(resume, model_name) if resume else None
+    if ckpt is not None:
+        cfg = ckpt["config"]
+        t = cfg["train"]
+    torch.manual_seed(t["seed"])
+    random.seed(t["seed"])
+    np.random.seed(t["seed"] % 2**32)
+    model = create(model_name, d_input=task.d_input, d_output=task.d_output, **cfg["model"]).to(device)
+    n_train = len(task.datasets["train"])
+    steps_per_epoch = len(epoch_batches(n_train, t["batch"], seed=t["seed"], epoch=0,
+                                        lengths=task.lengths.get("train"), rank=rank, world=world))
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch {t['batch']} x {world} processes is larger than the {n_train} training examples")
+    total = t["epochs"] * steps_per_epoch
+    if hasattr(model, "manual_seed"):  # P-SpikeSSM's samplers draw from their own seeded generators
+        model.manual_seed(t["seed"])
+    # a dry forward (eval mode: no norm statistics move) builds lazily created parameters before the optimizer
+    with torch.no_grad():
+        _forward(model.eval(), task.collate([task.datasets["train"][0]]), device)
+    opt = torch.optim.AdamW(param_groups(model, lr=t["lr"], weight_decay=t["weight_decay"]), betas=(0.9, 0.999))
+    warmup = t["warmup"]
+    if 2 * warmup > total:  # a short run (few epochs or a small subset): keep a tenth of it for the warmup
+        warmup = max(1, total // 10)
+        if main_proc:
+            log(f"warmup shortened from {t['warmup']} to {warmup} steps for a run of {total} steps")
+    sched = cosine_with_warmup(opt, warmup, total)
+    start_epoch, skip, step, best, history = 0, 0, 0, -1.0, []
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        start_epoch, skip, step, best = ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"], ckpt["best_val"]
+        _set_rng_state(model, ckpt["rng"])
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+    log_path = out / "metrics.jsonl"
+
+    def save(name, epoch, batch_in_epoch):
+        if not main_proc:
+            return
+        torch.save({"model_name": model_name, "task": task.name, "config": cfg, "model": _unwrap(model).state_dict(),
+                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch,
+                    "batch_in_epoch": batch_in_epoch, "step": step, "best_val": best, "rng": _rng_state(model)},
+                   out / name)
+
+    def record(entry):
+        history.append(entry)
+        if main_proc:
+            with open(log_path, "a") as f:
+                f.write(json.dumps(entry) + "\n")
+
+    bar = None
+    if progress and main_proc:
+        try:
+            from tqdm import tqdm
+            bar = tqdm(total=total, initial=step, desc=f"{model_name}/{task.name}", unit="step")
+        except ImportError:
+            bar = None
+    stopped = False
+    start = time.time()
+    for epoch in range(start_epoch, t["epochs"]):
+        batches = epoch_batches(n_train, t["batch"], seed=t["seed"], epoch=epoch, lengths=task.lengths.get("train"),
+                                rank=rank, world=world)
+        loader = _batches(task.datasets["train"], batches[skip:], task.collate)
+        model.train()
+        for i, b in enumerate(loader, start=skip):
+            out_, y = _forward(model, b, device)
+            loss = F.cross_entropy(out_, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}", best=f"{max(best, 0):.3f}")
+            if step % 10 == 0 or i == len(batches) - 1:
+                record({"step": step, "epoch": epoch, "loss": loss.item(), "lr": sched.get_last_lr()[0]})
+            if val_every and step % val_every == 0:
+                best = _validate(model, task, t, device, step, epoch, best, record, save, i + 1)
+            if max_steps is not None and step >= max_steps:
+                save("last.pt", epoch, i + 1)
+                stopped = True
+                break
+        if stopped:
+            break
+        skip = 0
+        best = _validate(model, task, t, device, step, epoch, best, record, save, None)
+        save("last.pt", epoch + 1, 0)
+    if bar is not None:
+        bar.close()
+    if stopped:
+        if main_proc:
+            log(f"stopped after {step} steps; continue with --resume {out}")
+        return {"stopped_at_step": step, "history": history}
+    # the report: the best checkpoint on the test split, with spike rates, operations and energy
+    best_ckpt = out / "best.pt"
+    if best_ckpt.exists():
+        _unwrap(model).load_state_dict(torch.load(best_ckpt, map_location="cpu", weights_only=False)["model"])
+    test = evaluate(_unwrap(model), task, "test", t["batch"], device, monitor=True)
+    report = {"model": model_name, "task": task.name, "steps": step, "train_seconds": round(time.time() - start, 1),
+              "best_val_accuracy": best, "test": test, "config": cfg}
+    if main_proc:
+        (out / "report.json").write_text(json.dumps(report, indent=1))
+        if plots:
+            from .plots import write_plots
+
+            write_plots(out, _unwrap(model), task, device)
+        log(format_report(report))
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return report
+
+
+def _validate(model, task, t, device, step, epoch, best, record, save, batch_in_epoch):
+    val = evaluate(model, task, "val", t["batch"], device)
+    record({"step": step, "epoch": epoch, "val_accuracy": val["accuracy"], "val_loss": val["loss"]})
+    if val["accuracy"] > best:
+        best = val["accuracy"]
+        save("best.pt", epoch if batch_in_epoch is not None else epoch + 1, batch_in_epoch or 0)
+    return best
+
+
+def format_report(report: dict) -> str:
+    test = report["test"]
+    lines = [f"{report['model']} on {report['task']}: test accuracy {100 * test['accuracy']:.2f}% "
+             f"({test['examples']} examples), best validation {100 * max(report.get('best_val_accuracy', 0), 0):.2f}%"]
+    for name, r in test.get("spike_rates", {}).items():
+        lines.append(f"  spike rate {name}: {r:.4f} (sparsity {100 * (1 - r):.1f}%)")
+    if "ops_per_example" in test:
+        ops, e = test["ops_per_example"], test["energy_uJ_per_example"]
+        lines.append(f"  per example: {ops['MACs']:.3g} MACs, {ops['ACs']:.3g} ACs (synaptic operations)")
+        lines.append(f"  energy per example: full accounting {e['full']:.4g} uJ; SpikingSSM paper's accounting "
+                     f"(feature mix on spikes only) {e['paper (feature mix on spikes)']:.4g} uJ vs "
+                     f"{e['paper, same layers as an ANN']:.4g} uJ for the same layers as MACs")
+    return "\n".join(lines)

@@ -1,0 +1,96 @@
+"""The training CLI: a tiny run end to end, exact resumption, errors, eval, info, and DDP on two CPU processes."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from snn_ssm.__main__ import main
+from snn_ssm.training.cli import eval_main, train_main
+
+TINY = ["--set", "model.d_model=8", "model.n_layers=1", "model.d_state=4", "train.epochs=2", "train.batch=16",
+        "--limit-train", "96", "--limit-eval", "64", "--quiet", "--no-plots", "--device", "cpu"]
+
+
+def run(args):
+    return train_main(args)
+
+
+def final_state(folder):
+    return torch.load(folder / "last.pt", weights_only=False)["model"]
+
+
+@pytest.mark.parametrize("model, extra", [("spikingssm", ["model.dropout=0.1"]), ("pssm", ["model.dropout=0.1"])])
+def test_killed_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, model, extra):
+    a, b = tmp_path / "a", tmp_path / "b"
+    args = ["--model", model, "--task", "psmnist", *TINY[:6], *extra, *TINY[6:]]
+    full = train_main([*args, "--out", str(a), "--val-every", "4"])
+    stopped = train_main([*args, "--out", str(b), "--val-every", "4", "--max-steps", "7"])  # mid-epoch 2
+    assert stopped["stopped_at_step"] == 7
+    resumed = train_main(["--model", model, "--task", "psmnist", "--resume", str(b), "--val-every", "4",
+                    *TINY[6:]])
+    assert resumed["test"]["accuracy"] == full["test"]["accuracy"] and resumed["steps"] == full["steps"] == 12
+    sa, sb = final_state(a), final_state(b)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    logged = [json.loads(line) for line in (a / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_accuracy" in r for r in logged) and any("loss" in r for r in logged)
+    report = json.loads((a / "report.json").read_text())
+    assert {"spike_rates", "ops_per_example", "energy_uJ_per_example"} <= set(report["test"])
+
+
+def test_report_plots_and_eval(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "run"
+    report = train_main(["--model", "binary_s4d_gsu", "--task", "smnist", *[a for a in TINY if a != "--no-plots"],
+                   "--out", str(out)])
+    assert 0 <= report["test"]["accuracy"] <= 1 and report["test"]["spike_rates"]
+    assert {p.name for p in out.glob("*.png")} == {"curves.png", "spike_rates.png", "raster.png"}
+    result = eval_main(["--checkpoint", str(out), "--limit-eval", "64", "--device", "cpu"])
+    assert result["examples"] == 64 and "energy per example" in capsys.readouterr().out
+
+
+def test_listops_trains_from_a_generated_cache(tmp_path):
+    report = train_main(["--model", "s4d", "--task", "listops", *TINY, "--cache-dir", str(tmp_path / "cache"),
+                   "--listops-sizes", "96", "16", "16", "--listops-lengths", "10", "80", "--out", str(tmp_path / "r")])
+    assert report["test"]["examples"] == 16
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    for argv, message in (
+            (["--model", "resnet"], "invalid choice"),
+            (["--set", "train.momentum=0.9"], "unknown train key 'momentum'"),
+            (["--set", "optimizer.lr=1"], "must be model.<name>=<value>"),
+            (["--data-dir", str(tmp_path / "nowhere")], "no train-images-idx3-ubyte"),
+            (["--resume", str(tmp_path / "nothing")], "no checkpoint at")):
+        with pytest.raises(SystemExit) as e:
+            train_main([*argv, *TINY])
+        assert e.value.code == 2 and message in capsys.readouterr().err, message
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit):
+        train_main(["--resume", str(bad), *TINY])
+    assert "is not an snn_ssm checkpoint" in capsys.readouterr().err
+    run(["--model", "s4d", "--task", "smnist", *TINY, "--out", str(tmp_path / "s4d"), "--max-steps", "1"])
+    with pytest.raises(SystemExit):
+        train_main(["--model", "pssm", "--resume", str(tmp_path / "s4d"), *TINY])
+    assert "holds a 's4d' model, not 'pssm'" in capsys.readouterr().err
+
+
+def test_info_lists_backends(capsys):
+    assert main(["info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["auto_backend"]["cpu"] in ("numba", "torch") and "torch" in info["versions"]
+
+
+def test_ddp_on_two_cpu_processes(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]),
+               OMP_NUM_THREADS="1")
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "snn_ssm",
+           "train", "--model", "spikingssm", "--task", "smnist", *TINY, "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["steps"] == 2 * (96 // (16 * 2)) and report["test"]["examples"] == 64
