@@ -49,6 +49,7 @@ def train_main(argv=None) -> dict:
     p.add_argument("--resume", default=None, help="a run folder or checkpoint to continue exactly")
     p.add_argument("--max-steps", type=int, default=None, help="stop (and save) after this many steps in total")
     p.add_argument("--val-every", type=int, default=None, help="also validate every N steps")
+    p.add_argument("--ckpt-every", type=int, default=500, help="write last.pt every N steps (default 500)")
     p.add_argument("--deterministic", action="store_true", help="torch deterministic algorithms")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -69,7 +70,8 @@ def train_main(argv=None) -> dict:
         out = args.out or (Path(args.resume).parent if args.resume and Path(args.resume).is_file() else args.resume) \
             or Path("runs") / f"{args.model}-{args.task}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
         return train(args.model, task, cfg, out, device=args.device, resume=args.resume, max_steps=args.max_steps,
-                     val_every=args.val_every, progress=not args.quiet, plots=not args.no_plots)
+                     val_every=args.val_every, ckpt_every=args.ckpt_every, progress=not args.quiet,
+                     plots=not args.no_plots)
     except (ValueError, FileNotFoundError) as e:
         p.exit(2, f"error: {e}\n")
 

@@ -181,12 +181,13 @@ def _setup_distributed(device: str):
 
 
 def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu", resume=None,
-          max_steps: int | None = None, val_every: int | None = None, progress: bool = True, plots: bool = True,
-          log=print) -> dict:
+          max_steps: int | None = None, val_every: int | None = None, ckpt_every: int | None = 500,
+          progress: bool = True, plots: bool = True, log=print) -> dict:
     """Train, validate each epoch (and every ``val_every`` steps), keep best/last checkpoints, and report.
 
     ``max_steps`` stops after that many optimizer steps in total, saving ``last.pt`` (a job with a time limit;
-    ``resume`` continues it exactly). Returns the final report (also written to ``report.json``).
+    ``resume`` continues it exactly). ``last.pt`` is also written every ``ckpt_every`` steps and at each epoch's
+    end, so a killed run loses at most that much. Returns the final report (also written to ``report.json``).
     """
     rank, world = _setup_distributed(device)
     if device.startswith("cuda") and world > 1:
@@ -277,6 +278,8 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
                 record({"step": step, "epoch": epoch, "loss": loss.item(), "lr": sched.get_last_lr()[0]})
             if val_every and step % val_every == 0:
                 best = _validate(model, task, t, device, step, epoch, best, record, save, i + 1)
+            if ckpt_every and step % ckpt_every == 0:
+                save("last.pt", epoch, i + 1)
             if max_steps is not None and step >= max_steps:
                 save("last.pt", epoch, i + 1)
                 stopped = True
