@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from . import VARIANTS, SDN, weights_path
 from .data import exact_targets, gaussian, sdn_spikes
@@ -43,31 +44,6 @@ def agreement(net: SDN, x: torch.Tensor, m: torch.Tensor, s: torch.Tensor) -> di
     s_hat = sdn_spikes(m_hat, x)
     return {"spike_agreement": float((s_hat == s).float().mean()), "membrane_mae": float((m_hat - m).abs().mean()),
             "rate_exact": float(s.mean()), "rate_sdn": float(s_hat.mean())}
-
-
-def _progress(total: int, enabled: bool):
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm is optional: print a line every tenth of the run instead
-        tqdm = None
-    if tqdm is not None:
-        return tqdm(total=total, disable=not enabled, desc="sdn-train", unit="step")
-
-    class _Lines:
-        n = 0
-
-        def update(self, k=1):
-            self.n += k
-            if enabled and self.n % max(1, total // 10) == 0:
-                print(f"  step {self.n}/{total}", flush=True)
-
-        def set_postfix(self, **kw):
-            pass
-
-        def close(self):
-            pass
-
-    return _Lines()
 
 
 def train_sdn(beta: float, variant: str = "paper", *, steps: int = 3000, sequences: int = 8192, length: int = 1024,
@@ -100,7 +76,7 @@ def train_sdn(beta: float, variant: str = "paper", *, steps: int = 3000, sequenc
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     loss_fn = nn.SmoothL1Loss()
     best, best_loss, best_step = None, float("inf"), 0
-    bar = _progress(steps, progress)
+    bar = tqdm(total=steps, disable=not progress, desc="sdn-train", unit="step")
     start = time.time()
     for step in range(1, steps + 1):
         idx = train[torch.randint(len(train), (batch,), generator=gen).to(device)]

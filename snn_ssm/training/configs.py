@@ -9,6 +9,7 @@ no weight decay, no decay on biases, norms and thresholds, cosine schedule with 
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 
 from ..models.binary import BINARY_CONFIGS
@@ -55,10 +56,8 @@ CONFIGS = {
 
 def _parse(value: str):
     for conv in (int, float):
-        try:
+        with contextlib.suppress(ValueError):
             return conv(value)
-        except ValueError:
-            pass
     return {"true": True, "false": False, "none": None}.get(value.lower(), value)
 
 

@@ -251,11 +251,9 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
 
     bar = None
     if progress and main_proc:
-        try:
-            from tqdm import tqdm
-            bar = tqdm(total=total, initial=step, desc=f"{model_name}/{task.name}", unit="step")
-        except ImportError:
-            bar = None
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=step, desc=f"{model_name}/{task.name}", unit="step")
     stopped = False
     start = time.time()
     for epoch in range(start_epoch, t["epochs"]):
