@@ -26,8 +26,10 @@ $(VENV)/.installed-test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/python -m snn_ssm demo
 
+# The unit tests, the integration recipes, then every tutorial notebook executed top to bottom (small setting).
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --nbmake examples
 
 # The legacy SpikingJelly 0.0.0.0.14 in a venv of its own (it cannot live beside 2.0.0); see integrations/.
 LEGACY := .venv-legacy

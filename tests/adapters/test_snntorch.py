@@ -166,3 +166,13 @@ def test_swap_leaky():
 def test_set_backend_reaches_the_neuron_inside_an_adapter():
     net = torch.nn.Sequential(torch.nn.Linear(3, 3), SSMDendriteLIF(3, init_hidden=True, multi_step=True))
     assert snn_ssm.set_backend(net, "torch") == 1 and net[1].neuron.backend == "torch"
+
+
+def test_spike_rate_monitor_counts_snntorch_adapters():
+    from snn_ssm.metrics import SpikeRateMonitor
+
+    net = torch.nn.Sequential(torch.nn.Linear(5, 6), SSMDendriteLIF(6, init_hidden=True, multi_step=True))
+    x = torch.rand(20, 3, 5) * 3
+    with SpikeRateMonitor(net) as mon:
+        s = net(x)
+    assert mon.rates() == {"1": pytest.approx(float(s.mean()))} and float(s.mean()) > 0
