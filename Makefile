@@ -5,7 +5,7 @@ TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-legacy clean
+.PHONY: demo test test-legacy docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,5 +43,11 @@ $(LEGACY)/.installed: pyproject.toml
 test-legacy: $(LEGACY)/.installed
 	cd integrations/legacy_spikingjelly && ../../$(LEGACY)/bin/python -m pytest -q -p no:cacheprovider .
 
+# The API reference (Sphinx, pages from the docstrings); warnings fail the build.
+docs: $(VENV)/.installed-test
+	$(BIN)/pip install --quiet "sphinx>=7"
+	$(BIN)/python -m sphinx -q -E -W --keep-going -b html docs docs/_build/html
+	@echo "docs/_build/html/index.html"
+
 clean:
-	rm -rf $(VENV) $(LEGACY) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(LEGACY) build *.egg-info .pytest_cache docs/_build

@@ -146,12 +146,16 @@ class SpikeSampler(sampler.SpikeSampler, base.MemoryModule):
         self.step_mode = step_mode
 
     def single_step_forward(self, x, *args, **kwargs):
+        """Spikes for one step ``x`` ``[B, C, *]`` (step mode ``'s'``)."""
         return sampler.SpikeSampler.step(self, x)
 
     def multi_step_forward(self, x_seq, *args, **kwargs):
+        """Spikes for a sequence ``x_seq`` ``[T, B, C, *]`` (step mode ``'m'``)."""
         return sampler.SpikeSampler.forward(self, x_seq)
 
-    forward = base.MemoryModule.forward
+    def forward(self, *args, **kwargs):
+        """SpikingJelly's dispatch on ``step_mode``: :meth:`single_step_forward` or :meth:`multi_step_forward`."""
+        return base.MemoryModule.forward(self, *args, **kwargs)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, step_mode={self.step_mode!r}"

@@ -7,16 +7,16 @@ sharpness ``alpha``, and a matching ``primitive`` whose derivative is the surrog
 ============  ==============================================  ===========================  =========
 name          surrogate gradient g(x)                         primitive                    default α
 ============  ==============================================  ===========================  =========
-triangle      max(0, α − α²|x|)                               piecewise quadratic, 0 → 1   1.0
+triangle      max(0, α − α²·abs(x))                           piecewise quadratic, 0 → 1   1.0
 atan          (α/2) / (1 + (πα x / 2)²)                       arctan(πα x / 2)/π + 1/2     2.0
 sigmoid       α σ(αx)(1 − σ(αx))                              σ(αx)                        4.0
-fast_sigmoid  1 / (1 + α|x|)²                                 x / (1 + α|x|)               25.0
+fast_sigmoid  1 / (1 + α·abs(x))²                             x / (1 + α·abs(x))           25.0
 ============  ==============================================  ===========================  =========
 
 ``fast_sigmoid`` is snnTorch's default surrogate (slope α = 25, peak 1). The fused LIF kernels implement triangle,
 atan and sigmoid; a neuron with ``fast_sigmoid`` runs through the torch reference.
 
-``triangle`` with α = 1 is SpikingSSM's default (support |x| < 1, peak 1, in units of the normalised threshold).
+``triangle`` with α = 1 is SpikingSSM's default (support abs(x) < 1, peak 1, in units of the normalised threshold).
 """
 from __future__ import annotations
 

@@ -5,20 +5,20 @@ spikes) needs no multiplications: each input event adds one weight to each of it
 **accumulates** (ACs) = events × fan-out. Any other input costs **multiply-accumulates** (MACs). Counted per
 forward pass, summed over the batch:
 
-=====================  =========================================================================================
-layer                  operations
-=====================  =========================================================================================
-``nn.Linear`` (in→out) real input: rows · in · out MACs; spike input: nnz(x) · out ACs
-``nn.Conv1d/2d``       real input: out.numel() · in/groups · kernel MACs; spike input: that × nnz(x)/x.numel()
-                       ACs (exact away from the borders for stride 1)
-S4D dendrite           recurrent form per step and channel, N real states (N/2 complex modes): 4N + 1 MACs
-                       (Āh: 2N complex-as-real, B̄x: N, Re(Ch): N, D·x: 1); with spike input the B̄x and D·x
-                       terms become N + 1 ACs per input event and the rest 3N MACs per step (``S4DDendrite``, also
-                       inside ``SSMDendriteLIF``)
-S4 DPLR (``S4DPLR``)   recurrent form with a dense N×N Ā: N² + 2N + 1 MACs per step and channel
-GSU                    identity path: rows · nnz(Tern(W)) ACs (ternary weights); spike path as a Linear on
-                       ternary spikes; the gate: rows · H MACs
-=====================  =========================================================================================
+========================  =========================================================================================
+layer                     operations
+========================  =========================================================================================
+``nn.Linear`` (in→out)    real input: rows · in · out MACs; spike input: nnz(x) · out ACs
+``nn.Conv1d/2d``          real input: out.numel() · in/groups · kernel MACs; spike input: that × nnz(x)/x.numel()
+                          ACs (exact away from the borders for stride 1)
+S4D dendrite              recurrent form per step and channel, N real states (N/2 complex modes): 4N + 1 MACs
+                          (Āh: 2N complex-as-real, B̄x: N, Re(Ch): N, D·x: 1); with spike input the B̄x and D·x
+                          terms become N + 1 ACs per input event and the rest 3N MACs per step (``S4DDendrite``, also
+                          inside ``SSMDendriteLIF``)
+S4 DPLR (``S4DPLR``)      recurrent form with a dense N×N Ā: N² + 2N + 1 MACs per step and channel
+GSU                       identity path: rows · nnz(Tern(W)) ACs (ternary weights); spike path as a Linear on
+                          ternary spikes; the gate: rows · H MACs
+========================  =========================================================================================
 
 The SSM rows include the state size N, which the P-SpikeSSM reviewers pointed out was missing from its count.
 Norms, activations, pooling and the surrogate spike functions are not counted (elementwise, a few % at most).
