@@ -17,6 +17,7 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float) -> list[dict]
 
     Lazily built neurons must have seen one batch first. Examples::
 
+        >>> model = snn_ssm.SpikingSSM(1, 10, d_model=16, n_layers=1)
         >>> opt = torch.optim.AdamW(param_groups(model, lr=1e-2, weight_decay=1e-2))
     """
     no_decay_modules = (nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.Embedding)

@@ -36,6 +36,7 @@ def register(name: str, *, kind: str = "neuron", framework: str | None = None):
 
     Examples::
 
+        >>> from spikingjelly.activation_based.neuron import BaseNode
         >>> @register("my_lif", framework="spikingjelly")
         ... class MyLIF(BaseNode): ...
     """
@@ -103,6 +104,11 @@ def list_plugins(kind: str | None = None) -> dict[str, list[str]]:
     """Registered names (optionally of one ``kind``) with the frameworks each is available for.
 
     Adapters whose framework is installed are loaded first, so their entries are listed too.
+
+    Examples::
+
+        >>> sorted(list_plugins(kind="model"))[:3]
+        ['binary_s4d', 'binary_s4d_gsu', 'pssm']
     """
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS} or None, got {kind!r}")

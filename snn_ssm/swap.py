@@ -91,6 +91,8 @@ def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn
 
     Examples::
 
+        >>> from spikingjelly.activation_based import neuron
+        >>> from spikingjelly.activation_based.model import parametric_lif_net
         >>> net = swap_neurons(parametric_lif_net.MNISTNet(8, spiking_neuron=neuron.LIFNode), d_state=8)
     """
     if not isinstance(model, nn.Module):
@@ -129,7 +131,15 @@ def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn
 
 
 def reset_states(model: nn.Module) -> None:
-    """Reset the state of every snn_ssm neuron inside ``model`` (and of nothing outside it)."""
+    """Reset the state of every snn_ssm neuron inside ``model`` (and of nothing outside it).
+
+    Examples::
+
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), snn_ssm.LIF(4))
+        >>> _ = net(torch.rand(10, 2, 3)); reset_states(net)
+        >>> net[1].membrane is None
+        True
+    """
     for m in model.modules():
         if isinstance(m, NeutralLIF):
             m.reset()
@@ -144,7 +154,8 @@ def set_backend(model: nn.Module, backend: str) -> int:
     at the next call, which raises with the install command if the backend is missing. Returns how many modules
     were switched. Examples::
 
-        >>> snn_ssm.set_backend(net, "cupy")
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), snn_ssm.LIF(4))
+        >>> _ = snn_ssm.set_backend(net, "torch")        # "cupy" on a GPU
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")

@@ -48,6 +48,11 @@ class HeavisideSpike(SpikeEmitter, nn.Module):
         learn_threshold (bool): make θ a per-channel parameter. Default: ``False``.
         surrogate (str or callable): ``"atan"`` (default, the paper's), ``"fast_sigmoid"``, ``"triangle"``,
             ``"sigmoid"`` or a callable. alpha (float, optional): its sharpness.
+
+    Examples::
+
+        >>> HeavisideSpike(3, threshold=0.5)(torch.tensor([[0.2, 0.5, 0.9]]))
+        tensor([[0., 1., 1.]])
     """
 
     def __init__(self, channels: int, *, threshold: float = 0.0, learn_threshold: bool = False,
@@ -77,6 +82,11 @@ class BinaryS4D(_S4DLayerBase):
         d_state, bidirectional, dropout, init, disc, dt_min, dt_max, trainable_B: as :class:`~snn_ssm.SpikingS4D`.
 
     The spike function is the child module ``layer.spike`` (hooked by :class:`~snn_ssm.metrics.SpikeRateMonitor`).
+
+    Examples::
+
+        >>> BinaryS4D(16, d_state=16)(torch.randn(100, 2, 16)).shape
+        torch.Size([100, 2, 16])
     """
 
     def __init__(self, d_model: int, *, threshold: float = 0.0, learn_threshold: bool = False, surrogate="atan",
@@ -104,7 +114,13 @@ class _TernaryWeight(torch.autograd.Function):
 
 def ternary_weight(w: torch.Tensor, factor: float = 0.7) -> torch.Tensor:
     """``α·sign(W)·1[|W| > Δ]`` per output row (``Δ = factor·mean|W|``, ``α`` the mean kept magnitude), with the
-    identity straight-through gradient."""
+    identity straight-through gradient.
+
+    Examples::
+
+        >>> ternary_weight(torch.tensor([[0.1, -0.9, 0.5, 0.02]]))
+        tensor([[ 0.0000, -0.7000,  0.7000,  0.0000]])
+    """
     return _TernaryWeight.apply(w, factor)
 
 
@@ -123,7 +139,13 @@ class _TernaryAct(torch.autograd.Function):
 
 class TernarySpike(SpikeEmitter, nn.Module):
     """Ternary spikes ``sign(y)·1[|y| > δ]`` in {−1, 0, 1} with a clipped straight-through gradient
-    (``∂/∂y = 1[|y| ≤ clip]``)."""
+    (``∂/∂y = 1[|y| ≤ clip]``).
+
+    Examples::
+
+        >>> TernarySpike(0.5)(torch.tensor([-0.9, 0.1, 0.7]))
+        tensor([-1.,  0.,  1.])
+    """
 
     def __init__(self, threshold: float = 0.5, clip: float = 1.0):
         super().__init__()
@@ -146,6 +168,11 @@ class GatedSpikingUnit(nn.Module):
         weight_threshold (float): Δ factor of the ternary weights. Default: ``0.7``.
         act_threshold (float): δ of the ternary activations. Default: ``0.5``.
         gelu (str): ``"output"``, ``"gate"`` or ``"none"``. Default: ``"output"``.
+
+    Examples::
+
+        >>> GatedSpikingUnit(16)(torch.randn(100, 2, 16)).shape
+        torch.Size([100, 2, 16])
     """
 
     def __init__(self, d_model: int, *, weight_threshold: float = 0.7, act_threshold: float = 0.5,
@@ -183,6 +210,11 @@ class S4DGSU(nn.Module):
         weight_threshold, act_threshold, gelu: :class:`GatedSpikingUnit` options.
         d_state, bidirectional, dropout, init, disc, dt_min, dt_max, trainable_B: S4D options, as
             :class:`~snn_ssm.SpikingS4D`.
+
+    Examples::
+
+        >>> S4DGSU(16, d_state=16)(torch.randn(100, 2, 16)).shape
+        torch.Size([100, 2, 16])
     """
 
     def __init__(self, d_model: int, *, d_state: int = 64, bidirectional: bool = False, dropout: float = 0.0,

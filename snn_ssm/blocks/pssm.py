@@ -36,6 +36,11 @@ class SpikeMixer(nn.Module):
     Args:
         d_in (int): input features (spikes). d_out (int, optional): output features. Default: ``d_in``.
         activation (str): ``"gelu"`` or ``"relu"``. Default: ``"gelu"``.
+
+    Examples::
+
+        >>> SpikeMixer(8)((torch.rand(20, 2, 8) > 0.5).float()).shape
+        torch.Size([20, 2, 8])
     """
 
     def __init__(self, d_in: int, d_out: int | None = None, *, activation: str = "gelu", device=None, dtype=None):
@@ -59,6 +64,12 @@ class ClampFuse(nn.Module):
     Args:
         d_model (int): channels H. norm (str, optional): ``"batch"``, ``"layer"`` or ``None``. Default: ``"batch"``
             (the paper's; reviewers note BatchNorm is not local, ``"layer"`` is the alternative).
+
+    Examples::
+
+        >>> out = ClampFuse(8, norm="layer")(torch.randn(20, 2, 8), torch.randn(20, 2, 8))
+        >>> bool(out.min() >= 0) and bool(out.max() <= 1)
+        True
     """
 
     def __init__(self, d_model: int, *, norm: str | None = "batch", device=None, dtype=None):
@@ -88,6 +99,12 @@ class PSpikeSSMBlock(nn.Module):
         mixer_activation (str): ``"gelu"`` or ``"relu"``. Default: ``"gelu"``.
         eval_mode (str): the samplers' eval behaviour (``"sample"``, ``"expectation"``, ``"threshold"``).
         dt_min, dt_max (float): S4 step range. Default: ``1e-3``, ``1e-1``.
+
+    Examples::
+
+        >>> block = PSpikeSSMBlock(16, d_state=16, block_bidirectional=True)
+        >>> block(torch.randn(100, 2, 16)).shape
+        torch.Size([100, 2, 16])
     """
 
     def __init__(self, d_model: int, *, d_state: int = 64, n_ssm: int | None = 1, bidirectional: bool = True,

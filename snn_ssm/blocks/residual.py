@@ -10,7 +10,13 @@ __all__ = ["ResidualBlock"]
 
 
 class SequenceNorm(nn.Module):
-    """LayerNorm over H, or BatchNorm over H with statistics across (T, B), for ``[T, B, H]``."""
+    """LayerNorm over H, or BatchNorm over H with statistics across (T, B), for ``[T, B, H]``.
+
+    Examples::
+
+        >>> SequenceNorm(8, "batch")(torch.randn(10, 2, 8)).shape
+        torch.Size([10, 2, 8])
+    """
 
     def __init__(self, d_model: int, kind: str, device=None, dtype=None):
         super().__init__()
@@ -31,6 +37,13 @@ class ResidualBlock(nn.Module):
 
     Post-norm really normalises the sum. (SpikingSSM's released backbone assigns the post-norm result to a
     variable it never uses, so its "post-norm" configs run without normalisation; we do not reproduce that.)
+
+    Examples::
+
+        >>> from snn_ssm.blocks import SpikingS4D
+        >>> block = ResidualBlock(SpikingS4D(16), 16, norm="layer", prenorm=True)
+        >>> block(torch.randn(50, 2, 16)).shape
+        torch.Size([50, 2, 16])
     """
 
     def __init__(self, layer: nn.Module, d_model: int, *, norm: str | None = "layer", prenorm: bool = True,

@@ -12,7 +12,15 @@ __all__ = ["TimeTiedDropout", "SpikingS4D", "S4DLayer"]
 
 
 class TimeTiedDropout(nn.Module):
-    """Dropout with one mask per (batch, channel), shared over time (S4's ``DropoutNd``) for ``[T, B, H]``."""
+    """Dropout with one mask per (batch, channel), shared over time (S4's ``DropoutNd``) for ``[T, B, H]``.
+
+    Examples::
+
+        >>> drop = TimeTiedDropout(0.5)
+        >>> y = drop(torch.ones(10, 2, 4))
+        >>> bool((y == y[0]).all())      # one mask per (batch, channel), the same at every step
+        True
+    """
 
     def __init__(self, p: float = 0.0):
         super().__init__()
@@ -97,7 +105,13 @@ class SpikingS4D(_S4DLayerBase):
 
 
 class S4DLayer(_S4DLayerBase):
-    """The non-spiking twin of :class:`SpikingS4D` (S4's minimal S4D layer): GELU instead of the neuron."""
+    """The non-spiking twin of :class:`SpikingS4D` (S4's minimal S4D layer): GELU instead of the neuron.
+
+    Examples::
+
+        >>> S4DLayer(32)(torch.randn(100, 4, 32)).shape
+        torch.Size([100, 4, 32])
+    """
 
     def activation(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.gelu(self.dendrite(x.unsqueeze(-1)).squeeze(-1))

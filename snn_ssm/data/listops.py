@@ -110,6 +110,14 @@ class ListOps(torch.utils.data.Dataset):
         sizes (tuple): train / val / test counts. Default: ``(96000, 2000, 2000)``.
         seed (int): generator seed. Default: ``0``.
         min_length, max_length (int): strict bounds on the token count (without ``<eos>``).
+
+    Examples::
+
+        >>> import tempfile
+        >>> ds = ListOps("val", tempfile.mkdtemp(), sizes=(20, 5, 5), min_length=10, max_length=60)
+        >>> ids, labels, lengths = ListOps.collate([ds[0], ds[1]])
+        >>> ids.shape[1], len(ds)
+        (2, 5)
     """
 
     def __init__(self, split: str, cache_dir, *, sizes=(96_000, 2_000, 2_000), seed: int = 0,
@@ -159,7 +167,13 @@ class ListOps(torch.utils.data.Dataset):
 
 def bucket_batches(lengths, batch_size: int, *, seed: int = 0, shuffle: bool = True) -> list[list[int]]:
     """Batches of indices of similar length (sorted, cut into batches, batch order shuffled with ``seed``), so
-    padding stays small."""
+    padding stays small.
+
+    Examples::
+
+        >>> bucket_batches([5, 1, 4, 2, 3], 2, shuffle=False)
+        [[1, 3], [4, 2], [0]]
+    """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     if shuffle:

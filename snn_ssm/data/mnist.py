@@ -19,7 +19,13 @@ _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (``.gz`` or raw) into a numpy array of the shape its header gives."""
+    """Read an IDX file (``.gz`` or raw) into a numpy array of the shape its header gives.
+
+    Examples::
+
+        >>> read_idx("/path/to/t10k-labels-idx1-ubyte.gz")[:3]    # doctest: +SKIP
+        array([7, 2, 1], dtype=uint8)
+    """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
@@ -45,6 +51,12 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
     """Images ``uint8 [N, 28, 28]`` and labels ``int64 [N]`` of MNIST ``split`` (``"train"`` or ``"test"``).
 
     ``data_dir`` defaults to the ``SNN_SSM_DATA`` environment variable.
+
+    Examples::
+
+        >>> images, labels = load_mnist("test", "/path/to/mnist")   # doctest: +SKIP
+        >>> images.shape                                          # doctest: +SKIP
+        torch.Size([10000, 28, 28])
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -62,7 +74,14 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
 
 
 def load_embedded():
-    """The shipped subset: the first 5,000 MNIST test images ``uint8 [5000, 28, 28]`` and labels ``[5000]``."""
+    """The shipped subset: the first 5,000 MNIST test images ``uint8 [5000, 28, 28]`` and labels ``[5000]``.
+
+    Examples::
+
+        >>> images, labels = load_embedded()
+        >>> tuple(images.shape), images.dtype
+        ((5000, 28, 28), torch.uint8)
+    """
     images = read_idx(EMBEDDED_DIR / "t10k-5000-images-idx3-ubyte.gz")
     labels = read_idx(EMBEDDED_DIR / "t10k-5000-labels-idx1-ubyte.gz")
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))

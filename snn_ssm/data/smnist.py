@@ -18,7 +18,13 @@ __all__ = ["bitreversal_permutation", "SequenceMNIST", "mnist_splits"]
 
 
 def bitreversal_permutation(n: int = 784) -> torch.Tensor:
-    """The bit-reversal permutation of ``0 … 2^k − 1`` (``2^k ≥ n``), keeping the entries below ``n``."""
+    """The bit-reversal permutation of ``0 … 2^k − 1`` (``2^k ≥ n``), keeping the entries below ``n``.
+
+    Examples::
+
+        >>> bitreversal_permutation(784)[:6].tolist()
+        [0, 512, 256, 768, 128, 640]
+    """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     bits = max(1, (n - 1).bit_length())
@@ -28,7 +34,13 @@ def bitreversal_permutation(n: int = 784) -> torch.Tensor:
 
 def mnist_splits(data_dir: str | os.PathLike | None = None, seed: int = 42):
     """``{"train": (images, labels), "val": ..., "test": ...}`` (uint8 ``[N, 28, 28]``, int64 ``[N]``) from IDX files
-    in ``data_dir`` (or ``$SNN_SSM_DATA``), else from the embedded subset."""
+    in ``data_dir`` (or ``$SNN_SSM_DATA``), else from the embedded subset.
+
+    Examples::
+
+        >>> {k: len(v[1]) for k, v in mnist_splits().items()}   # embedded subset (full MNIST: 54000/6000/10000)
+        {'train': 3600, 'val': 400, 'test': 1000}
+    """
     data_dir = data_dir or os.environ.get("SNN_SSM_DATA")
     if data_dir:
         train, test = load_mnist("train", data_dir), load_mnist("test", data_dir)
@@ -46,6 +58,13 @@ class SequenceMNIST(torch.utils.data.Dataset):
     """One split of sMNIST (``permute=False``) or psMNIST (``permute=True``): items ``(x [784, 1], label)``.
 
     Batch with :meth:`collate` to get time-first ``[784, B, 1]`` inputs, the layout of every snn_ssm model.
+
+    Examples::
+
+        >>> splits = mnist_splits()                       # the embedded subset without SNN_SSM_DATA
+        >>> x, y = SequenceMNIST.collate([SequenceMNIST(*splits["test"], permute=True)[i] for i in range(4)])
+        >>> tuple(x.shape)
+        (784, 4, 1)
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, permute: bool = False):

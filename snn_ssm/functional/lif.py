@@ -71,6 +71,12 @@ def lif_step(y: torch.Tensor, v: torch.Tensor, beta: Scalar, v_th: Scalar = 1.0,
 
     Returns:
         ``(s, v_next)``: spikes in {0, 1} and the membrane after reset, both shaped like ``y``.
+
+    Examples::
+
+        >>> s, v = lif_step(torch.tensor([0.6, 1.2]), torch.tensor([0.5, 0.0]), beta=0.5)
+        >>> s, v
+        (tensor([0., 1.]), tensor([0.8500, 0.0000]))
     """
     check_soma_options(reset, grad_mode)
     fire = resolve(surrogate, alpha)

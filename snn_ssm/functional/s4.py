@@ -39,7 +39,14 @@ __all__ = ["hippo_legs", "nplr_legs", "dplr_kernel", "dplr_dense"]
 
 def hippo_legs(N: int, dtype=torch.float64):
     """The HiPPO-LegS matrices ``(A [N, N], B [N])``: ``A_nk = −√(2n+1)√(2k+1)`` below the diagonal, ``−(n+1)`` on
-    it, 0 above; ``B_n = √(2n+1)``."""
+    it, 0 above; ``B_n = √(2n+1)``.
+
+    Examples::
+
+        >>> A, B = hippo_legs(3)
+        >>> A.diagonal().tolist(), B.pow(2).round().tolist()
+        ([-1.0, -2.0, -3.0], [1.0, 3.0, 5.0])
+    """
     q = torch.sqrt(2 * torch.arange(N, dtype=dtype) + 1)
     A = -torch.tril(q[:, None] * q[None, :], diagonal=-1) - torch.diag(torch.arange(1, N + 1, dtype=dtype))
     return A, q.clone()
@@ -51,6 +58,12 @@ def nplr_legs(N: int):
 
     ``A + P Pᵀ`` with ``P_n = √(n + 1/2)`` is −1/2 times the identity plus a skew-symmetric matrix, so it is
     normal and diagonalised by a unitary ``V``; the modes with positive imaginary part are kept.
+
+    Examples::
+
+        >>> lam, P, B = nplr_legs(8)
+        >>> lam.shape, lam.real.tolist()
+        (torch.Size([4]), [-0.5, -0.5, -0.5, -0.5])
     """
     if not isinstance(N, int) or N < 2 or N % 2:
         raise ValueError(f"N must be an even int >= 2, got {N!r}")
@@ -75,6 +88,13 @@ def dplr_kernel(lam: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Te
         C: ``C̃`` ``[H, N/2]`` complex (the learned output vector).
         dt: step sizes ``[H]`` (real, positive).
         length: kernel length L.
+
+    Examples::
+
+        >>> lam, P, B = nplr_legs(16)
+        >>> C = torch.randn(2, 8, dtype=torch.cdouble)
+        >>> dplr_kernel(lam[None], P[None], B[None], C, torch.tensor([0.01, 0.1], dtype=torch.double), 100).shape
+        torch.Size([100, 2])
     """
     if length < 1:
         raise ValueError(f"length must be >= 1, got {length}")
@@ -100,7 +120,15 @@ def _cauchy_rows(u, v, lam, g, h):
 
 def dplr_dense(lam: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dt: float, length: int):
     """The recurrent form the kernel discretises, for one channel and all N states (for tests; float64):
-    ``(dA [N, N], dB [N], C_rec [N])`` with ``K_l = C_rec dA^l dB`` and ``C_rec = C̃ (I − dA^L)^{-1}``."""
+    ``(dA [N, N], dB [N], C_rec [N])`` with ``K_l = C_rec dA^l dB`` and ``C_rec = C̃ (I − dA^L)^{-1}``.
+
+    Examples::
+
+        >>> lam, P, B = nplr_legs(4)
+        >>> dA, dB, C = dplr_dense(lam, P, B, torch.ones(2, dtype=torch.cdouble), 0.1, 10)
+        >>> dA.shape, dB.shape, C.shape
+        (torch.Size([4, 4]), torch.Size([4]), torch.Size([4]))
+    """
     lam_f = torch.cat([lam, lam.conj()])
     P_f, B_f, C_f = torch.cat([P, P.conj()]), torch.cat([B, B.conj()]), torch.cat([C, C.conj()])
     A = torch.diag(lam_f) - P_f[:, None] * P_f.conj()[None, :]

@@ -46,6 +46,12 @@ def init_A(channels: int, modes: int, init: str = "lin", *, dtype=torch.float32,
         channels (int): rows (one per channel; 1 when shared).
         modes (int): complex modes N/2.
         init (str): ``"lin"`` (S4D-Lin, the SpikingSSM choice) or ``"inv"`` (S4D-Inv). Default: ``"lin"``.
+
+    Examples::
+
+        >>> log_re, im = init_A(2, 4, "lin")
+        >>> (-torch.exp(log_re[0])).tolist(), (im[0] / math.pi).tolist()
+        ([-0.5, -0.5, -0.5, -0.5], [0.0, 1.0, 2.0, 3.0])
     """
     n = torch.arange(modes, dtype=dtype, device=device)
     if init == "lin":
@@ -61,7 +67,14 @@ def init_A(channels: int, modes: int, init: str = "lin", *, dtype=torch.float32,
 
 def log_uniform_dt(channels: int, dt_min: float = 1e-3, dt_max: float = 1e-1, *, generator=None, dtype=torch.float32,
                    device=None) -> torch.Tensor:
-    """``log Δ`` drawn uniformly in ``[log dt_min, log dt_max]``, one per channel: ``[channels]``."""
+    """``log Δ`` drawn uniformly in ``[log dt_min, log dt_max]``, one per channel: ``[channels]``.
+
+    Examples::
+
+        >>> dt = torch.exp(log_uniform_dt(1000, 1e-3, 1e-1))
+        >>> bool((dt >= 1e-3).all() and (dt <= 1e-1).all())
+        True
+    """
     if not 0 < dt_min <= dt_max:
         raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
     u = torch.rand(channels, generator=generator, dtype=dtype, device=device)
@@ -72,6 +85,13 @@ def discretize(A: torch.Tensor, dt: torch.Tensor, B: torch.Tensor, method: str =
     """Discrete ``(dA, dB)`` from continuous complex ``A, B`` ``[C, N/2]`` and step ``dt`` ``[C]``.
 
     Also returns ``log dA`` (exact for ZOH, the principal log for bilinear), used for Vandermonde powers.
+
+    Examples::
+
+        >>> A = torch.complex(torch.full((1, 2), -0.5), torch.tensor([[0.0, 3.14]]))
+        >>> dA, dB, log_dA = discretize(A, torch.tensor([0.1]), torch.ones(1, 2, dtype=torch.cfloat), "zoh")
+        >>> dA.shape, bool((dA.abs() < 1).all())
+        (torch.Size([1, 2]), True)
     """
     dtA = dt[:, None] * A  # (C N/2)
     if method == "zoh":
@@ -85,7 +105,15 @@ def discretize(A: torch.Tensor, dt: torch.Tensor, B: torch.Tensor, method: str =
 
 
 def vandermonde_kernel(log_dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor, length: int) -> torch.Tensor:
-    """Convolution kernel ``K[l, c] = 2 Re Σ_n C[c,n] dB[c,n] dA[c,n]^l`` for ``l < length``: ``[length, C]``."""
+    """Convolution kernel ``K[l, c] = 2 Re Σ_n C[c,n] dB[c,n] dA[c,n]^l`` for ``l < length``: ``[length, C]``.
+
+    Examples::
+
+        >>> log_dA = torch.log(torch.tensor([[0.5 + 0j]]))
+        >>> one = torch.ones(1, 1, dtype=torch.cfloat)
+        >>> vandermonde_kernel(log_dA, one, one, 4)[:, 0]
+        tensor([2.0000, 1.0000, 0.5000, 0.2500])
+    """
     l = torch.arange(length, device=log_dA.device, dtype=log_dA.real.dtype)
     powers = torch.exp(log_dA[..., None] * l)  # (C N/2 L)
     return 2 * torch.einsum("cn,cnl->lc", C * dB, powers).real
@@ -96,6 +124,11 @@ def bidirectional_kernel(k_fwd: torch.Tensor, k_bwd: torch.Tensor) -> torch.Tens
 
     Used with :func:`fft_conv`: output t sees ``k_fwd[t-s]·x_s`` for ``s <= t`` and ``k_bwd[s-t-1]·x_s`` for
     ``s > t`` (SpikingSSM's and S4's construction: ``k_fwd`` right-padded plus ``k_bwd`` flipped and left-padded).
+
+    Examples::
+
+        >>> bidirectional_kernel(torch.tensor([[1.0], [2.0]]), torch.tensor([[3.0], [4.0]]))[:, 0]
+        tensor([1., 2., 4., 3.])
     """
     zeros = torch.zeros_like(k_fwd)
     return torch.cat([k_fwd, zeros]) + torch.cat([zeros, k_bwd.flip(0)])
@@ -106,6 +139,13 @@ def fft_conv(x: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
     Zero-padded to 2T, so the causal result equals the linear convolution ``Σ_{s<=t} K[t-s] x_s`` exactly
     (up to FFT rounding).
+
+    Examples::
+
+        >>> x = torch.zeros(5, 1, 1, 1); x[0] = 1                   # an impulse
+        >>> y = fft_conv(x, torch.tensor([[1.0], [0.5], [0.25], [0.0], [0.0]])).flatten()
+        >>> torch.allclose(y, torch.tensor([1.0, 0.5, 0.25, 0.0, 0.0]), atol=1e-6)    # up to FFT rounding
+        True
     """
     T = x.shape[0]
     if K.shape[0] not in (T, 2 * T):
@@ -117,7 +157,16 @@ def fft_conv(x: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
 
 def step(x: torch.Tensor, h: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor, D: torch.Tensor):
-    """One recurrent step: ``x`` ``[B, C, M]``, ``h`` ``[B, C, M, N/2]`` → ``(y [B, C, M], h_next)``."""
+    """One recurrent step: ``x`` ``[B, C, M]``, ``h`` ``[B, C, M, N/2]`` → ``(y [B, C, M], h_next)``.
+
+    Examples::
+
+        >>> dA, dB = torch.full((1, 2), 0.5 + 0j), torch.ones(1, 2, dtype=torch.cfloat)
+        >>> y, h = step(torch.ones(3, 1, 1), torch.zeros(3, 1, 1, 2, dtype=torch.cfloat), dA, dB,
+        ...             torch.ones(1, 2, dtype=torch.cfloat), torch.zeros(1))
+        >>> y.flatten().tolist(), h.shape
+        ([4.0, 4.0, 4.0], torch.Size([3, 1, 1, 2]))
+    """
     h = dA[:, None] * h + dB[:, None] * x[..., None]  # (B C M N/2)
     y = 2 * torch.einsum("cn,bcmn->bcm", C, h).real + D[:, None] * x
     return y.to(x.dtype), h
@@ -127,6 +176,13 @@ def scan(x: torch.Tensor, h0: torch.Tensor | None, dA, dB, C, D):
     """The recurrence over a whole sequence (reference for the convolution): ``x`` ``[T, B, C, M]``.
 
     Returns ``(y [T, B, C, M], h_T)``; ``h0 = None`` starts from zeros.
+
+    Examples::
+
+        >>> dA, dB = torch.full((1, 1), 0.5 + 0j), torch.ones(1, 1, dtype=torch.cfloat)
+        >>> y, h = scan(torch.ones(3, 1, 1, 1), None, dA, dB, torch.ones(1, 1, dtype=torch.cfloat), torch.zeros(1))
+        >>> y.flatten().tolist()
+        [2.0, 3.0, 3.5]
     """
     _, Bsz, Ch, M = x.shape
     h = h0 if h0 is not None else x.new_zeros((Bsz, Ch, M, dA.shape[-1]), dtype=dA.dtype)
@@ -139,14 +195,29 @@ def scan(x: torch.Tensor, h0: torch.Tensor | None, dA, dB, C, D):
 
 def state_response(h0: torch.Tensor, log_dA: torch.Tensor, C: torch.Tensor, length: int) -> torch.Tensor:
     """Output of the free recurrence from state ``h0`` ``[B, C, M, N/2]``: ``2 Re Σ_n C dA^(t+1) h0``
-    ``[T, B, C, M]``."""
+    ``[T, B, C, M]``.
+
+    Examples::
+
+        >>> h0 = torch.ones(1, 1, 1, 1, dtype=torch.cfloat)
+        >>> state_response(h0, torch.log(torch.tensor([[0.5 + 0j]])), torch.ones(1, 1, dtype=torch.cfloat), 3).flatten()
+        tensor([1.0000, 0.5000, 0.2500])
+    """
     t = torch.arange(1, length + 1, device=log_dA.device, dtype=log_dA.real.dtype)
     powers = torch.exp(log_dA[..., None] * t)  # (C N/2 T)
     return 2 * torch.einsum("cn,cnt,bcmn->tbcm", C, powers, h0).real
 
 
 def final_state(x: torch.Tensor, h0: torch.Tensor | None, log_dA: torch.Tensor, dB: torch.Tensor) -> torch.Tensor:
-    """State after the last step, ``dA^T h0 + Σ_s dA^(T-1-s) dB x_s``, computed without the loop: ``[B, C, M, N/2]``."""
+    """State after the last step, ``dA^T h0 + Σ_s dA^(T-1-s) dB x_s``, computed without the loop: ``[B, C, M, N/2]``.
+
+    Examples::
+
+        >>> log_dA = torch.log(torch.tensor([[0.5 + 0j]]))
+        >>> h = final_state(torch.ones(3, 1, 1, 1), None, log_dA, torch.ones(1, 1, dtype=torch.cfloat))
+        >>> h.flatten().real.tolist()
+        [1.75]
+    """
     T = x.shape[0]
     lag = torch.arange(T - 1, -1, -1, device=log_dA.device, dtype=log_dA.real.dtype)
     powers = torch.exp(log_dA[..., None] * lag)  # (C N/2 T)

@@ -43,6 +43,15 @@ class _Spike(torch.autograd.Function):
 
 
 class Triangle(_Spike):
+    """Triangle surrogate ``max(0, α − α²·abs(x))``: ``Triangle.apply(x, alpha)``.
+
+    Examples::
+
+        >>> x = torch.tensor([-0.5, 0.0, 0.5], requires_grad=True)
+        >>> Triangle.apply(x, 1.0).sum().backward(); x.grad
+        tensor([0.5000, 1.0000, 0.5000])
+    """
+
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         (x,), a = ctx.saved_tensors, ctx.alpha
@@ -50,6 +59,15 @@ class Triangle(_Spike):
 
 
 class ATan(_Spike):
+    """Arctan surrogate ``(α/2) / (1 + (πα x / 2)²)``: ``ATan.apply(x, alpha)``.
+
+    Examples::
+
+        >>> x = torch.tensor([0.0], requires_grad=True)
+        >>> ATan.apply(x, 2.0).sum().backward(); x.grad      # peak alpha / 2
+        tensor([1.])
+    """
+
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         (x,), a = ctx.saved_tensors, ctx.alpha
@@ -57,6 +75,15 @@ class ATan(_Spike):
 
 
 class Sigmoid(_Spike):
+    """Sigmoid surrogate ``α σ(αx)(1 − σ(αx))``: ``Sigmoid.apply(x, alpha)``.
+
+    Examples::
+
+        >>> x = torch.tensor([0.0], requires_grad=True)
+        >>> Sigmoid.apply(x, 4.0).sum().backward(); x.grad   # peak alpha / 4
+        tensor([1.])
+    """
+
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         (x,), a = ctx.saved_tensors, ctx.alpha
@@ -65,6 +92,15 @@ class Sigmoid(_Spike):
 
 
 class FastSigmoid(_Spike):
+    """snnTorch's fast-sigmoid surrogate ``1 / (1 + α·abs(x))²``: ``FastSigmoid.apply(x, alpha)``.
+
+    Examples::
+
+        >>> x = torch.tensor([0.0, 0.04], requires_grad=True)
+        >>> FastSigmoid.apply(x, 25.0).sum().backward(); x.grad
+        tensor([1.0000, 0.2500])
+    """
+
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         (x,), a = ctx.saved_tensors, ctx.alpha
@@ -79,7 +115,13 @@ Surrogate = Union[str, SpikeFn]
 
 
 def primitive(x: torch.Tensor, name: str, alpha: float | None = None) -> torch.Tensor:
-    """The smooth function whose derivative is the surrogate gradient of ``name`` (for tests and plots)."""
+    """The smooth function whose derivative is the surrogate gradient of ``name`` (for tests and plots).
+
+    Examples::
+
+        >>> primitive(torch.tensor([-2.0, 0.0, 2.0]), "triangle")
+        tensor([0.0000, 0.5000, 1.0000])
+    """
     a = DEFAULT_ALPHA[name] if alpha is None else alpha
     if name == "triangle":
         # Integral of max(0, a - a^2 |x|): 0 below -1/a, 1 above 1/a, quadratic pieces between.
@@ -137,6 +179,12 @@ def resolve(surrogate: Surrogate, alpha: float | None = None) -> SpikeFn:
 
     A callable is used as given (for example a SpikingJelly ``surrogate.ATan()`` module or an snnTorch
     ``surrogate.fast_sigmoid()`` closure); ``alpha`` must then be ``None``.
+
+    Examples::
+
+        >>> fire = resolve("atan", alpha=3.0)
+        >>> fire, fire(torch.tensor([-0.1, 0.1]))
+        (ATan(alpha=3), tensor([0., 1.]))
     """
     if isinstance(surrogate, str):
         if surrogate not in SURROGATES:

@@ -39,6 +39,12 @@ class S4DDendrite(ChannelModule):
         shared (bool): one set of parameters for all channels. Default: ``False``.
 
     Parameters ``log_dt``, ``log_A_real``, ``A_imag`` (and ``B`` when trainable) carry ``_optim = SSM_OPTIM``.
+
+    Examples::
+
+        >>> ssm = S4DDendrite(8, d_state=16)
+        >>> ssm(torch.randn(100, 2, 8, 1)).shape      # [T, B, C, M]
+        torch.Size([100, 2, 8, 1])
     """
 
     _channel_key = "log_dt"

@@ -10,4 +10,10 @@ class SpikeEmitter:
     Metrics find these modules by type and read their spikes through a forward hook
     (:class:`snn_ssm.metrics.SpikeRateMonitor`), so nothing is kept once the forward returns unless somebody
     registered a hook. Spikes scaled by dropout count as events, whatever their value.
+
+    Examples::
+
+        >>> from snn_ssm import LIF, SpikeSampler
+        >>> isinstance(LIF(4), SpikeEmitter) and isinstance(SpikeSampler(4), SpikeEmitter)
+        True
     """

@@ -31,6 +31,15 @@ class PendingDendrite(NamedTuple):
 
 
 class NeuronState(NamedTuple):
+    """What a neuron holds between calls: the membrane ``v`` and, for the SSM neuron, the dendrite state ``h``.
+
+    Examples::
+
+        >>> lif = LIF(4); _ = lif(torch.rand(10, 2, 4))
+        >>> lif.state.v.shape
+        torch.Size([2, 4])
+    """
+
     v: torch.Tensor | None  # membrane after the last step, threshold units, shaped like one input step (B C *)
     h: Union[torch.Tensor, PendingDendrite, None] = None  # dendrite state (B C M N/2), complex
 

@@ -49,7 +49,13 @@ class _ClampSTE(torch.autograd.Function):
 
 
 class ChannelNorm(nn.Module):
-    """BatchNorm (statistics over every position but the channel) or LayerNorm over the channel dimension ``dim``."""
+    """BatchNorm (statistics over every position but the channel) or LayerNorm over the channel dimension ``dim``.
+
+    Examples::
+
+        >>> ChannelNorm(8, "batch")(torch.randn(10, 2, 8, 3)).shape    # normalises dim 2
+        torch.Size([10, 2, 8, 3])
+    """
 
     def __init__(self, channels: int, kind: str, dim: int = 2, device=None, dtype=None):
         super().__init__()

@@ -52,6 +52,12 @@ class LIFSoma(SpikeEmitter, ChannelModule):
             parallel scan, see :mod:`snn_ssm.sdn`). Default: ``"paper"``.
         sdn_path (str, optional): a weights file written by ``python -m snn_ssm sdn-train`` (default: the shipped
             weights for β).
+
+    Examples::
+
+        >>> soma = LIFSoma(8, beta=0.5)
+        >>> soma(torch.randn(100, 4, 8)).shape       # stateless: spikes for a sequence from rest
+        torch.Size([100, 4, 8])
     """
 
     _channel_key = "ln_vth"

@@ -48,7 +48,13 @@ E_MAC_PJ, E_AC_PJ = 4.6, 0.9
 
 
 def is_spikes(x: torch.Tensor) -> bool:
-    """Whether every non-zero entry of ``x`` has the same magnitude (binary, ternary or scaled spikes)."""
+    """Whether every non-zero entry of ``x`` has the same magnitude (binary, ternary or scaled spikes).
+
+    Examples::
+
+        >>> is_spikes(torch.tensor([0.0, 1.0, 1.0])), is_spikes(torch.tensor([0.3, 1.0]))
+        (True, False)
+    """
     nz = x[x != 0]
     return nz.numel() == 0 or bool((nz.abs() == nz.abs().reshape(-1)[0]).all())
 
@@ -62,9 +68,13 @@ class EnergyMeter:
 
     Examples::
 
+        >>> model, x = snn_ssm.SpikingSSM(1, 10, d_model=16, n_layers=2), torch.rand(100, 4, 1)
         >>> with EnergyMeter(model) as meter:
-        ...     model(x)
-        >>> meter.report()["full"]["energy_uJ"]
+        ...     _ = model(x)
+        >>> report = meter.report()
+        >>> report["full"]["MACs"] > 0 and report["paper"]["layers"] == ["blocks.0.layer.output_linear",
+        ...                                                             "blocks.1.layer.output_linear"]
+        True
     """
 
     def __init__(self, model: nn.Module, *, e_mac: float = E_MAC_PJ, e_ac: float = E_AC_PJ):

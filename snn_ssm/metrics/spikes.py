@@ -17,9 +17,11 @@ class SpikeRateMonitor:
 
     Examples::
 
+        >>> model, x = snn_ssm.SpikingSSM(1, 10, d_model=16, n_layers=2), torch.rand(100, 4, 1)
         >>> with SpikeRateMonitor(model) as mon:
-        ...     model(x)
-        >>> mon.rates()
+        ...     _ = model(x)
+        >>> sorted(mon.rates())
+        ['blocks.0.layer.soma', 'blocks.1.layer.soma']
     """
 
     def __init__(self, model: nn.Module):

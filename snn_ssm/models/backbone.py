@@ -18,6 +18,13 @@ class SequenceClassifier(nn.Module):
     output is ``[B, d_output]`` logits. ``lengths`` ``[B]`` restricts the mean to each sequence's valid steps.
     ``wrap=False`` takes the factory's modules as whole blocks (with their own residual and norms), and
     ``final_norm`` normalises the stream after the last block.
+
+    Examples::
+
+        >>> from snn_ssm.blocks import S4DLayer
+        >>> model = SequenceClassifier(lambda: S4DLayer(16), d_input=3, d_output=5, d_model=16, n_layers=2)
+        >>> model(torch.rand(40, 2, 3)).shape
+        torch.Size([2, 5])
     """
 
     def __init__(self, layer_factory, *, d_input: int, d_output: int, d_model: int, n_layers: int,
@@ -116,6 +123,12 @@ class SpikingSSM(SequenceClassifier):
 
 @register("s4d", kind="model")
 class S4D(SpikingSSM):
-    """The non-spiking baseline: the same backbone with :class:`~snn_ssm.blocks.S4DLayer` (GELU) layers."""
+    """The non-spiking baseline: the same backbone with :class:`~snn_ssm.blocks.S4DLayer` (GELU) layers.
+
+    Examples::
+
+        >>> S4D(1, 10, d_model=32, n_layers=2)(torch.rand(100, 4, 1)).shape
+        torch.Size([4, 10])
+    """
 
     layer_cls = S4DLayer

@@ -65,6 +65,11 @@ class BinaryS4DGSUNet(_Configurable):
 
     Args: as :class:`BinaryS4DNet`, with :class:`~snn_ssm.blocks.S4DGSU` options (``weight_threshold``,
     ``act_threshold``, ``gelu``, ...) instead of the Heaviside's.
+
+    Examples::
+
+        >>> BinaryS4DGSUNet(1, 10, d_model=32, n_layers=2)(torch.rand(784, 8, 1)).shape
+        torch.Size([8, 10])
     """
 
     layer_cls = S4DGSU

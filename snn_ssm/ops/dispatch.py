@@ -40,6 +40,7 @@ def use_backend(name: str):
 
     Examples::
 
+        >>> neuron, x = snn_ssm.LIF(8), torch.rand(100, 4, 8)
         >>> with snn_ssm.ops.use_backend("torch"):
         ...     spikes = neuron(x)          # the pure-torch reference, whatever is installed
     """
@@ -63,7 +64,13 @@ def requested_backend(explicit: str | None = None) -> str:
 
 
 def available(name: str) -> bool:
-    """Whether backend ``name`` can be imported here (``torch`` always can)."""
+    """Whether backend ``name`` can be imported here (``torch`` always can).
+
+    Examples::
+
+        >>> available("torch")
+        True
+    """
     if name == "torch":
         return True
     return importlib.util.find_spec(name) is not None

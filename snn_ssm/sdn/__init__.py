@@ -54,12 +54,24 @@ _cache: dict = {}
 
 
 def weights_path(beta: float, variant: str = "paper", folder: str | os.PathLike | None = None) -> Path:
-    """The file name of the weights for ``beta`` and ``variant`` in ``folder`` (default: the shipped folder)."""
+    """The file name of the weights for ``beta`` and ``variant`` in ``folder`` (default: the shipped folder).
+
+    Examples::
+
+        >>> weights_path(0.5, "paper", "my_sdns").name
+        'sdn_paper_beta0.5.pt'
+    """
     return Path(folder or _WEIGHTS) / f"sdn_{variant}_beta{float(beta):g}.pt"
 
 
 def shipped() -> list[dict]:
-    """Metadata of every weights file shipped with the package (β, variant, receptive field, measured agreement)."""
+    """Metadata of every weights file shipped with the package (β, variant, receptive field, measured agreement).
+
+    Examples::
+
+        >>> sorted({m["beta"] for m in shipped()})
+        [0.125, 0.25, 0.5, 0.75, 0.9]
+    """
     return [torch.load(p, weights_only=True)["meta"] for p in sorted(_WEIGHTS.glob("sdn_*.pt"))]
 
 
@@ -80,6 +92,12 @@ def load_sdn(beta, variant: str = "paper", path: str | os.PathLike | None = None
     Raises:
         ValueError: unknown variant, β not a number in [0, 1] (or per-channel values that differ).
         FileNotFoundError: no weights for this β, naming the command that trains them.
+
+    Examples::
+
+        >>> net = load_sdn(0.125, "scan")
+        >>> net.meta["receptive_field"], net.meta["agreement"]["spike_agreement"] > 0.999
+        (8, True)
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {tuple(VARIANTS)}, got {variant!r}")
@@ -110,7 +128,13 @@ def load_sdn(beta, variant: str = "paper", path: str | os.PathLike | None = None
 
 def predict(net: SDN, x: torch.Tensor) -> torch.Tensor:
     """The carried membrane ``m̂`` (:meth:`SDN.carried`) for a time-first tensor ``x`` ``[T, *]`` (every trailing
-    position is one neuron), without gradient."""
+    position is one neuron), without gradient.
+
+    Examples::
+
+        >>> predict(load_sdn(0.125), torch.randn(200, 4, 8)).shape    # m-hat for every step and neuron
+        torch.Size([200, 4, 8])
+    """
     T = x.shape[0]
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     copies = net.__dict__.setdefault("_copies", {})  # one copy per device and dtype; the loaded net stays put
@@ -126,6 +150,13 @@ def sdn_lif(x: torch.Tensor, net: SDN, fire):
 
     ``fire`` is the surrogate spike function (``x -> spikes``); the gradient reaches ``x_t`` through it only.
     ``v_T`` is the membrane the prediction implies after the last step, ``(m̂_T + x_T)·(1 − s_T)``.
+
+    Examples::
+
+        >>> from snn_ssm.functional.surrogate import resolve
+        >>> s, v = sdn_lif(torch.randn(200, 4), load_sdn(0.125), resolve("triangle"))
+        >>> s.shape, v.shape
+        (torch.Size([200, 4]), torch.Size([4]))
     """
     m_hat = predict(net, x)
     u = m_hat + x
@@ -134,7 +165,14 @@ def sdn_lif(x: torch.Tensor, net: SDN, fire):
 
 
 def to_exact(model: nn.Module) -> nn.Module:
-    """Switch every soma in ``model`` from the SDN to the exact neuron (in place); returns ``model``."""
+    """Switch every soma in ``model`` from the SDN to the exact neuron (in place); returns ``model``.
+
+    Examples::
+
+        >>> model = snn_ssm.SpikingSSM(1, 10, d_model=16, n_layers=1, reset_mode="sdn")
+        >>> to_exact(model).blocks[0].layer.soma.reset_mode
+        'exact'
+    """
     from ..layers.soma import LIFSoma
 
     for m in model.modules():

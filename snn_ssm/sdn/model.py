@@ -36,6 +36,12 @@ def reset_scan(x: torch.Tensor, p_hat: torch.Tensor) -> torch.Tensor:
     Step ``t`` maps the previous spike to the next one: ``g_t(1) = H(x_t − 1)`` (after a hard reset the carried
     membrane is exactly 0) and ``g_t(0) = H(p̂_t + x_t − 1)``. Maps of {0, 1} to itself compose associatively, so
     the prefix compositions ``G_t = g_t ∘ … ∘ g_1`` come from a Hillis–Steele scan, and ``s_t = G_t(1)``.
+
+    Examples::
+
+        >>> x = torch.full((6, 1), 0.9)                       # a constant just below threshold, beta = 0.125
+        >>> reset_scan(x, torch.full((6, 1), 0.125 * 0.9)).flatten().tolist()
+        [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]
     """
     f1 = (x - 1 >= 0)  # G(1) and G(0) of each prefix, as booleans
     f0 = (p_hat + x - 1 >= 0)
@@ -77,6 +83,12 @@ class SDN(nn.Module):
             :func:`reset_scan`. Default: ``False`` (published: predict the carried membrane ``m̂`` directly).
 
     After :meth:`reduce` the BatchNorms are folded away (``reduced`` is ``True``); the module is then inference-only.
+
+    Examples::
+
+        >>> net = SDN()
+        >>> net(torch.randn(3, 1, 100)).shape, sum(p.numel() for p in net.reduce().parameters())
+        (torch.Size([3, 1, 100]), 153)
     """
 
     def __init__(self, d_model: int = 8, kernel_size: int = 8, dilated_layers: int = 0, scan: bool = False):

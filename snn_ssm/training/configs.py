@@ -62,7 +62,14 @@ def _parse(value: str):
 
 
 def get_config(model: str, task: str, overrides=()) -> dict:
-    """The named config with ``overrides`` (``"model.d_model=64"``, ``"train.lr=3e-3"`` strings or a dict)."""
+    """The named config with ``overrides`` (``"model.d_model=64"``, ``"train.lr=3e-3"`` strings or a dict).
+
+    Examples::
+
+        >>> cfg = get_config("spikingssm", "psmnist", ["model.d_model=64", "train.epochs=2"])
+        >>> cfg["model"]["d_model"], cfg["train"]["epochs"], cfg["train"]["lr"]
+        (64, 2, 0.01)
+    """
     if model not in CONFIGS:
         raise ValueError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
     if task not in CONFIGS[model]:

@@ -24,7 +24,14 @@ __all__ = ["Task", "build_task", "epoch_batches", "cosine_with_warmup", "train",
 
 
 class Task:
-    """Datasets of a task and how to batch them."""
+    """Datasets of a task and how to batch them.
+
+    Examples::
+
+        >>> task = build_task("smnist", limit_train=64, limit_eval=32)
+        >>> task.d_input, task.d_output, len(task.datasets["train"])
+        (1, 10, 64)
+    """
 
     def __init__(self, name, datasets, collate, d_input, d_output, lengths=None):
         self.name, self.datasets, self.collate = name, datasets, collate
@@ -34,7 +41,14 @@ class Task:
 
 def build_task(name: str, *, data_dir=None, cache_dir=None, listops_sizes=(96_000, 2_000, 2_000),
                listops_lengths=(500, 2000), limit_train: int | None = None, limit_eval: int | None = None) -> Task:
-    """The datasets of ``name``; ``limit_train``/``limit_eval`` keep only the first examples (quick runs)."""
+    """The datasets of ``name``; ``limit_train``/``limit_eval`` keep only the first examples (quick runs).
+
+    Examples::
+
+        >>> task = build_task("psmnist", limit_train=64, limit_eval=32)   # embedded subset, bit-reversal order
+        >>> len(task.datasets["val"])
+        32
+    """
     if name in ("smnist", "psmnist"):
         splits = mnist_splits(data_dir)
         for split, limit in (("train", limit_train), ("val", limit_eval), ("test", limit_eval)):
@@ -57,7 +71,13 @@ def build_task(name: str, *, data_dir=None, cache_dir=None, listops_sizes=(96_00
 def epoch_batches(n: int, batch: int, *, seed: int, epoch: int, shuffle: bool = True, lengths=None, rank: int = 0,
                   world: int = 1, drop_last: bool = True) -> list[list[int]]:
     """The batches of one epoch, a function of (seed, epoch) only, so a resumed run sees the same order; with
-    ``world > 1`` each rank takes every ``world``-th example (as ``DistributedSampler``)."""
+    ``world > 1`` each rank takes every ``world``-th example (as ``DistributedSampler``).
+
+    Examples::
+
+        >>> epoch_batches(10, 4, seed=0, epoch=0, shuffle=False)
+        [[0, 1, 2, 3], [4, 5, 6, 7]]
+    """
     if lengths is not None:
         batches = bucket_batches(lengths, batch * world, seed=seed * 1000 + epoch, shuffle=shuffle)
         return [b[rank::world] for b in batches if not drop_last or len(b) == batch * world]
@@ -69,7 +89,15 @@ def epoch_batches(n: int, batch: int, *, seed: int, epoch: int, shuffle: bool = 
 
 
 def cosine_with_warmup(optimizer, warmup: int, total: int):
-    """Linear warmup to the base learning rates over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+    """Linear warmup to the base learning rates over ``warmup`` steps, then cosine decay to 0 at ``total``.
+
+    Examples::
+
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> sched = cosine_with_warmup(opt, warmup=2, total=10)
+        >>> [round(sched.get_last_lr()[0], 2) for _ in range(3) if not sched.step()]
+        [1.0, 1.0, 0.96]
+    """
     def factor(step):
         if step < warmup:
             return (step + 1) / warmup
@@ -117,7 +145,15 @@ def _forward(model, batch, device):
 
 @torch.no_grad()
 def evaluate(model, task: Task, split: str, batch: int, device, *, monitor: bool = False) -> dict:
-    """Accuracy and loss on ``split``; with ``monitor``, spike rates per layer and operations/energy per example."""
+    """Accuracy and loss on ``split``; with ``monitor``, spike rates per layer and operations/energy per example.
+
+    Examples::
+
+        >>> task = build_task("smnist", limit_eval=16)
+        >>> model = snn_ssm.SpikingSSM(1, 10, d_model=8, n_layers=1)
+        >>> sorted(evaluate(model, task, "test", 16, "cpu"))
+        ['accuracy', 'examples', 'loss']
+    """
     was_training = model.training
     model.eval()
     ds = task.datasets[split]
@@ -152,6 +188,15 @@ def evaluate(model, task: Task, split: str, batch: int, device, *, monitor: bool
 
 
 def load_checkpoint(path, model_name: str | None = None) -> dict:
+    """A checkpoint written by :func:`train` (a run folder means its ``last.pt``), checked to be one and, with
+    ``model_name``, to hold that model; a clear ``ValueError``/``FileNotFoundError`` otherwise.
+
+    Examples::
+
+        >>> ckpt = load_checkpoint("runs/spikingssm-smnist-20261124-120000")    # doctest: +SKIP
+        >>> ckpt["model_name"], ckpt["step"]                                      # doctest: +SKIP
+        ('spikingssm', 9000)
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "last.pt"
@@ -188,6 +233,17 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
     ``max_steps`` stops after that many optimizer steps in total, saving ``last.pt`` (a job with a time limit;
     ``resume`` continues it exactly). ``last.pt`` is also written every ``ckpt_every`` steps and at each epoch's
     end, so a killed run loses at most that much. Returns the final report (also written to ``report.json``).
+
+    Examples::
+
+        >>> import tempfile
+        >>> task = build_task("smnist", limit_train=32, limit_eval=16)
+        >>> from snn_ssm.training import get_config
+        >>> cfg = get_config("s4d", "smnist", ["model.d_model=8", "model.n_layers=1", "train.epochs=1",
+        ...                                    "train.batch=16"])
+        >>> report = train("s4d", task, cfg, tempfile.mkdtemp(), progress=False, plots=False, log=lambda s: None)
+        >>> report["steps"], report["test"]["examples"]
+        (2, 16)
     """
     rank, world = _setup_distributed(device)
     if device.startswith("cuda") and world > 1:

@@ -124,7 +124,14 @@ def lif_scan_ref(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, sk
                  skip_weight=None, v_reset: float = 0.0, reset: str = "hard", detach_reset: bool = False,
                  grad_mode: str = "bptt", surrogate="triangle", alpha: float | None = None):
     """The pure-torch reference of :func:`lif_scan`: :func:`~snn_ssm.functional.lif_seq` on
-    ``y + skip_weight * skip_input`` (autograd through an exact loop)."""
+    ``y + skip_weight * skip_input`` (autograd through an exact loop).
+
+    Examples::
+
+        >>> s, v = lif_scan_ref(torch.randn(100, 4, 8), None, beta=0.5)
+        >>> s.shape, v.shape
+        (torch.Size([100, 4, 8]), torch.Size([4, 8]))
+    """
     _check_skip(y, skip_input, skip_weight)
     if skip_input is not None:
         d = skip_weight.to(y.dtype) if isinstance(skip_weight, torch.Tensor) else skip_weight
