@@ -2,6 +2,7 @@
 resumption, JSON-lines metrics, DistributedDataParallel under ``torchrun``, and the final report."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -163,17 +164,15 @@ def evaluate(model, task: Task, split: str, batch: int, device, *, monitor: bool
     correct, loss, n = 0, 0.0, 0
     inner = _unwrap(model)
     rates, meter = SpikeRateMonitor(inner), EnergyMeter(inner)
-    if monitor:
-        rates.__enter__(), meter.__enter__()
-    try:
+    with contextlib.ExitStack() as hooks:
+        if monitor:
+            hooks.enter_context(rates)
+            hooks.enter_context(meter)
         for b in loader:
             out, y = _forward(model, b, device)
             loss += float(F.cross_entropy(out, y, reduction="sum"))
             correct += int((out.argmax(-1) == y).sum())
             n += len(y)
-    finally:
-        if monitor:
-            rates.__exit__(), meter.__exit__()
     model.train(was_training)
     result = {"accuracy": correct / n, "loss": loss / n, "examples": n}
     if monitor:
