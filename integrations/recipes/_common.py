@@ -29,10 +29,11 @@ def install_torchvision_hub_shim() -> bool:
     torchvision is missing or broken (CPU machines with a CUDA-only wheel), provide that one name from ``torch.hub``
     as ``torchvision._internally_replaced_utils``. Returns whether the shim was installed."""
     try:
-        import torchvision  # noqa: F401
-        return False
+        import torchvision
     except Exception:  # noqa: BLE001 - a broken install counts as missing
-        pass
+        torchvision = None
+    if torchvision is not None:
+        return False
     tv = types.ModuleType("torchvision")
     tv.__path__ = []
     utils = types.ModuleType("torchvision._internally_replaced_utils")
@@ -91,6 +92,16 @@ def image_data(n_train: int, n_test: int, *, dataset: str = "auto"):
         name = "MNIST (embedded subset)"
     to_float = (lambda x: x[:, None].float() / 255)
     return (to_float(xi[:n_train]), yi[:n_train]), (to_float(xt[:n_test]), yt[:n_test]), name
+
+
+def add_run_args(parser, *, steps: int, batch: int, n_train: int = 4000, n_test: int = 1000) -> None:
+    """The options every recipe takes: training steps, batch, how many images, which dataset."""
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--n-train", type=int, default=n_train)
+    parser.add_argument("--n-test", type=int, default=n_test)
+    parser.add_argument("--dataset", choices=("auto", "fashion", "mnist"), default="auto",
+                        help="auto: Fashion-MNIST when available, else the embedded MNIST subset")
 
 
 def fit(model, forward, train, test, *, steps: int, batch: int, lr: float, reset=None, optimizer: str = "adam",

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import fit, image_data  # noqa: E402
+from _common import add_run_args, fit, image_data  # noqa: E402
 
 
 def csnn(channels: int = 32):
@@ -36,11 +36,7 @@ def main(argv=None) -> dict:
     p.add_argument("--to", choices=("lif", "ssm_dendrite_lif"), default="lif", help="snn_ssm neuron to swap in")
     p.add_argument("--channels", type=int, default=32)
     p.add_argument("--T", type=int, default=4)
-    p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--n-train", type=int, default=4000)
-    p.add_argument("--n-test", type=int, default=1000)
-    p.add_argument("--dataset", choices=("auto", "fashion", "mnist"), default="auto")
+    add_run_args(p, steps=50, batch=32)
     args = p.parse_args(argv)
     from spikingjelly.activation_based import functional
 

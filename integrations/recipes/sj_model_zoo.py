@@ -19,7 +19,7 @@ from pathlib import Path
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import fit, image_data, install_torchvision_hub_shim  # noqa: E402
+from _common import add_run_args, fit, image_data, install_torchvision_hub_shim  # noqa: E402
 
 ARCHS = ("sew_resnet18", "spiking_vgg11_bn", "ms_resnet18")
 
@@ -57,11 +57,7 @@ def main(argv=None) -> dict:
     p.add_argument("--arch", choices=ARCHS, default="sew_resnet18")
     p.add_argument("--neuron", choices=("lif", "ssm_dendrite_lif"), default="lif")
     p.add_argument("--T", type=int, default=4)
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--n-train", type=int, default=2000)
-    p.add_argument("--n-test", type=int, default=500)
-    p.add_argument("--dataset", choices=("auto", "fashion", "mnist"), default="auto")
+    add_run_args(p, steps=30, batch=16, n_train=2000, n_test=500)
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     p.add_argument("--lr", type=float, default=1e-3)
     args = p.parse_args(argv)
