@@ -14,18 +14,21 @@ and are imported only when used.
 from . import functional
 from .blocks import (BinaryS4D, ClampFuse, GatedSpikingUnit, PSpikeSSMBlock, ResidualBlock, S4DGSU, S4DLayer,
                      SpikeMixer, SpikingS4D)
-from .layers import LIF, LIFSoma, NeuronState, S4DDendrite, S4DPLR, SpikeSampler, SSMDendriteLIF
+from .convert import swap_neurons, to_exact
+from .functional.lif import SomaOptions
+from .layers import (LIF, LIFSoma, NeuronState, S4DDendrite, S4DOptions, S4DPLR, SpikeSampler, SSMDendriteLIF,
+                     reset_states, set_backend)
 from .models import S4D, BinaryS4DGSUNet, BinaryS4DNet, PSpikeSSM, SequenceClassifier, SpikingSSM
 from .optim import param_groups
 from .registry import create, list_plugins, register
-from .swap import reset_states, set_backend, swap_neurons
 
 __version__ = "0.1.0"
 
 __all__ = [
     "functional", "LIF", "SSMDendriteLIF", "LIFSoma", "S4DDendrite", "NeuronState", "SpikingS4D", "S4DLayer",
     "ResidualBlock", "SpikingSSM", "S4D", "SequenceClassifier", "create", "list_plugins", "register",
-    "swap_neurons", "reset_states", "set_backend", "param_groups", "__version__",
+    "swap_neurons", "to_exact", "reset_states", "set_backend", "param_groups", "__version__", "SomaOptions",
+    "S4DOptions",
     "S4DPLR", "SpikeSampler", "SpikeMixer", "ClampFuse", "PSpikeSSMBlock", "PSpikeSSM",
     "BinaryS4D", "GatedSpikingUnit", "S4DGSU", "BinaryS4DNet", "BinaryS4DGSUNet",
 ]

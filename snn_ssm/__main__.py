@@ -27,9 +27,9 @@ def main(argv=None) -> int:
     elif argv[0] == "info":
         from .training.cli import info_main as run
     elif argv[0] == "sdn-train":
-        from .sdn.train import main as run
+        from .training.sdn_train import main as run
     else:
-        from .sdn.report import main as run
+        from .training.sdn_report import main as run
     run(argv[1:])
     return 0
 

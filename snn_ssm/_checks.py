@@ -1,7 +1,40 @@
-"""Input validation shared by every public entry point: clear errors that name the argument."""
+"""Input validation shared by every public entry point: clear errors that name the argument.
+
+Where checks run (CONTRIBUTING.md, "Checks at the edges"): options are checked once, when their options object is
+built; tensors are checked where they enter the package (a model, a public neuron or layer, a public op). A module
+called by another snn_ssm module runs inside :func:`checked`, so it keeps only the cheap shape checks and skips
+the finite check, a full reduction with a device→host synchronisation.
+"""
 from __future__ import annotations
 
+import contextlib
+import math
+
 import torch
+
+__all__ = ["check_tensor", "check_finite", "checked", "positive_int", "positive_number", "in_range", "one_of"]
+
+_depth = 0  # > 0 while an snn_ssm caller has checked its input: nested modules trust what they are given
+
+
+@contextlib.contextmanager
+def checked():
+    """Mark the calls inside as internal: :func:`check_finite` does nothing there (its caller already checked)."""
+    global _depth
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """Raise ``ValueError`` if ``x`` holds NaN or Inf (skipped inside :func:`checked` and while ``torch.compile``
+    traces, where a host synchronisation would break the graph)."""
+    if _depth or torch.compiler.is_compiling():
+        return
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or Inf; spiking neurons reject non-finite input")
 
 
 def check_tensor(x, name: str, *, min_ndim: int, layout: str, allow_empty_time: bool = False,
@@ -10,8 +43,7 @@ def check_tensor(x, name: str, *, min_ndim: int, layout: str, allow_empty_time: 
     (on the device of ``device_of``, when given).
 
     Non-finite values are rejected rather than propagated: a NaN membrane never fires and never recovers, which
-    would otherwise turn one bad sample into a silently dead neuron. (The check is skipped while
-    ``torch.compile`` traces, where it would break the graph.)
+    would otherwise turn one bad sample into a silently dead neuron.
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of layout {layout}, got {type(x).__name__}")
@@ -24,6 +56,36 @@ def check_tensor(x, name: str, *, min_ndim: int, layout: str, allow_empty_time: 
     if device_of is not None and x.device != device_of.device:
         raise ValueError(f"{name} is on {x.device} but the module's parameters are on {device_of.device}; "
                          f"move one of them with .to()")
-    if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or Inf; spiking neurons reject non-finite input")
+    check_finite(x, name)
 
+
+def positive_int(value, name: str, *, allow_none: bool = False):
+    """``value`` if it is an int >= 1 (not a bool), else ``ValueError`` naming ``name``."""
+    if value is None and allow_none:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {value!r}")
+    return value
+
+
+def positive_number(value, name: str) -> float:
+    """``float(value)`` if it is a finite real number > 0 (not a bool), else ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    return float(value)
+
+
+def in_range(value, name: str, low: float, high: float, *, high_open: bool = False) -> float:
+    """``float(value)`` if ``low <= value <= high`` (``< high`` with ``high_open``), else ``ValueError``."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value and \
+        (value < high if high_open else value <= high)
+    if not ok:
+        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}{')' if high_open else ']'}, got {value!r}")
+    return float(value)
+
+
+def one_of(value, name: str, choices: tuple):
+    """``value`` if it is one of ``choices``, else ``ValueError`` listing them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value

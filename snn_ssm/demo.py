@@ -15,16 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from . import SpikingSSM, param_groups
-from .data import load_embedded, load_mnist
+from .data import embedded_split, load_mnist, to_sequence
 from .metrics import SpikeRateMonitor
-
-
-def to_sequence(images: torch.Tensor, pixel: bool) -> torch.Tensor:
-    """``uint8 [B, 28, 28]`` → time-first floats in [0, 1]: ``[28, B, 28]`` (rows) or ``[196, B, 1]`` (pixels)."""
-    x = images.float() / 255
-    if pixel:
-        return F.avg_pool2d(x[:, None], 2).flatten(1).T[..., None]
-    return x.permute(1, 0, 2)
 
 
 def evaluate(model, images, labels, pixel: bool, batch: int = 500):
@@ -62,8 +54,7 @@ def main(argv=None) -> dict:
         (x_train, y_train), (x_test, y_test) = load_mnist("train", args.data_dir), load_mnist("test", args.data_dir)
         source = f"MNIST from {args.data_dir}"
     else:
-        images, labels = load_embedded()
-        x_train, y_train, x_test, y_test = images[:4000], labels[:4000], images[4000:], labels[4000:]
+        (x_train, y_train), (x_test, y_test) = embedded_split()
         source = "embedded MNIST subset"
     kind = "pixel-level 14x14 (T=196)" if args.pixel else "row by row (T=28)"
     budget = f"{args.steps} steps" if args.steps else f"{args.seconds:g} s CPU budget"

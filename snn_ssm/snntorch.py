@@ -24,13 +24,14 @@ Note: ``snntorch.utils.reset`` resets *every* ``Leaky`` in the process (snnTorch
 """
 from __future__ import annotations
 
-
 import snntorch as snn
 import torch
+from torch import nn
 
+from . import _checks
 from .layers import neurons as core
 from .layers import sampler
-from .layers.neurons import NeuronState, PendingDendrite, apply_to_state
+from .layers.neurons import NeuronState, PendingDendrite
 from .registry import register
 
 __all__ = ["LIF", "SSMDendriteLIF", "SpikeSampler"]
@@ -44,62 +45,61 @@ def _has_graph(h) -> bool:
     return h is not None and h.requires_grad
 
 
-class _LeakyAdapter(snn.Leaky):
-    """An snnTorch ``Leaky`` whose dynamics are a neutral snn_ssm neuron (``core_cls``) held in ``self.neuron``."""
+class _LeakyHost(snn.Leaky):
+    """``snntorch.Leaky`` as a base class without its constructor: the neutral neuron owns the parameters and the
+    state, and this base only joins snnTorch's instance list, so ``isinstance(m, snn.Leaky)``,
+    ``snntorch.utils.reset`` and ``Leaky.detach_hidden()`` reach the neuron."""
 
-    core_cls: type = core.LIF
+    def __init__(self):
+        nn.Module.__init__(self)
+        snn.SpikingNeuron.instances.append(self)
+
+
+class _LeakyFace:
+    """snnTorch glue, mixed in first: ``class X(_LeakyFace, NeutralNeuron, _LeakyHost)``.
+
+    It translates snnTorch's arguments to the neutral neuron's, takes snnTorch's ``forward(input_, mem)`` and shows
+    the held membrane as ``mem``; the neutral class keeps ``reset``/``detach``/``_apply`` and the state.
+    """
 
     def __init__(self, channels: int | None = None, *, beta=0.125, threshold: float = 1.0, spike_grad=None,
                  init_hidden: bool = False, output: bool = False, learn_beta: bool = False,
                  learn_threshold: bool = True, reset_mechanism: str = "zero", multi_step: bool = False, **kwargs):
-        if reset_mechanism not in _RESETS:
-            raise ValueError(f"reset_mechanism must be one of {sorted(_RESETS)}, got {reset_mechanism!r}")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
-            raise ValueError(f"threshold must be a positive number, got {threshold!r}")
-        soma = dict(beta=beta, learn_beta=learn_beta, v_th=float(threshold), learn_threshold=learn_threshold,
-                    reset=_RESETS[reset_mechanism])
+        _checks.one_of(reset_mechanism, "reset_mechanism", tuple(_RESETS))
+        _checks.positive_number(threshold, "threshold")
         if spike_grad is not None:
-            soma["surrogate"] = spike_grad
-        neuron = self.core_cls(channels, **soma, **kwargs)
-        super().__init__(beta=float(torch.as_tensor(beta).flatten()[0]), threshold=float(threshold),
-                         spike_grad=spike_grad, init_hidden=init_hidden, reset_mechanism=reset_mechanism,
-                         output=output, reset_delay=False)
-        # snnTorch registered its own beta/threshold buffers; the neutral neuron owns those parameters here.
-        del self._buffers["beta"], self._buffers["threshold"]
-        self.neuron = neuron
-        self.spike_grad = neuron.fire  # the spike function in use (Leaky installed an unpicklable default)
-        self.multi_step = multi_step
-        self._nstate = NeuronState(None, None)
+            kwargs["surrogate"] = spike_grad
+        super().__init__(channels, beta=beta, learn_beta=learn_beta, v_th=float(threshold),
+                         learn_threshold=learn_threshold, reset=_RESETS[reset_mechanism], **kwargs)
+        self.init_hidden, self.output, self.multi_step = init_hidden, output, multi_step
 
-    def _init_mem(self):
-        """Leaky would register a ``mem`` buffer here; ``mem`` is a property over the neuron state instead."""
-
-    @property
-    def beta(self) -> torch.Tensor:
-        return self.neuron.beta
+    # What snnTorch code reads of a Leaky.
+    reset_mechanism = property(lambda self: {v: k for k, v in _RESETS.items()}[self.reset_kind])
+    reset_delay = False
+    spike_grad = property(lambda self: self.fire, doc="The spike function in use (snnTorch's name for it).")
 
     @property
     def threshold(self) -> torch.Tensor:
-        return self.neuron.v_th
+        return self.v_th
 
     @property
     def mem(self) -> torch.Tensor:
-        v = self._nstate.v
-        return torch.zeros(0, device=self.neuron._anchor.device) if v is None else v
+        v = self._state.v
+        return torch.zeros(0, device=self._anchor.device) if v is None else v
 
     @mem.setter
     def mem(self, value) -> None:
-        held = self._nstate.v
+        held = self._state.v
         if value is None or value.numel() == 0 or not bool(value.any()):
-            self._nstate = NeuronState(None, None)
+            self._state = NeuronState(None, None)
         elif held is not None and value.shape == held.shape and \
                 value.untyped_storage().data_ptr() == held.untyped_storage().data_ptr():
-            self._nstate = NeuronState(value, self._nstate.h)
+            self._state = NeuronState(value, self._state.h)  # the mem this neuron returned: continue the dendrite
         else:
-            self._nstate = NeuronState(value, None)
+            self._state = NeuronState(value, None)
 
     def reset_mem(self) -> torch.Tensor:
-        self._nstate = NeuronState(None, None)
+        self.reset()
         return self.mem
 
     def init_leaky(self) -> torch.Tensor:
@@ -109,27 +109,24 @@ class _LeakyAdapter(snn.Leaky):
         if self.init_hidden and mem is not None:
             raise TypeError("`mem` should not be passed as an argument while `init_hidden=True`")
         if mem is not None:
+            _checks.check_tensor(mem, "mem", min_ndim=1, layout="[B, C, ...]", allow_empty_time=True)
             self.mem = mem
-        state = self._nstate
+        state = self._state
         if state.v is not None and state.v.grad_fn is None and _has_graph(state.h):
             state = NeuronState(state.v, core.materialize(state.h).detach())  # mem was detached in place
-        fn = self.neuron.seq_fn if self.multi_step else self.neuron.step_fn
-        spk, self._nstate = fn(input_, state)
+        fn = self.seq_fn if self.multi_step else self.step_fn
+        spk, self._state = fn(input_, state)
         if self.output or not self.init_hidden:
-            return spk, self._nstate.v
+            return spk, self._state.v
         return spk
 
-    def _apply(self, fn, *args, **kwargs):
-        out = super()._apply(fn, *args, **kwargs)
-        self._nstate = apply_to_state(self._nstate, fn)
-        return out
-
     def extra_repr(self) -> str:
-        return f"multi_step={self.multi_step}, init_hidden={self.init_hidden}, output={self.output}"
+        return (f"{super().extra_repr()}, multi_step={self.multi_step}, init_hidden={self.init_hidden}, "
+                f"output={self.output}")
 
 
 @register("lif", framework="snntorch")
-class LIF(_LeakyAdapter):
+class LIF(_LeakyFace, core.LIF, _LeakyHost):
     """The SpikingSSM LIF soma as an snnTorch neuron.
 
     Args:
@@ -152,11 +149,9 @@ class LIF(_LeakyAdapter):
         ...     spk, mem = lif(x_t, mem)
     """
 
-    core_cls = core.LIF
-
 
 @register("ssm_dendrite_lif", framework="snntorch")
-class SSMDendriteLIF(_LeakyAdapter):
+class SSMDendriteLIF(_LeakyFace, core.SSMDendriteLIF, _LeakyHost):
     """SpikingSSM's S4D-dendrite LIF neuron as an snnTorch neuron.
 
     Arguments of :class:`LIF` plus the dendrite options of :class:`snn_ssm.layers.SSMDendriteLIF`
@@ -169,8 +164,6 @@ class SSMDendriteLIF(_LeakyAdapter):
         ...                           torch.nn.Linear(64, 10), LIF(10, init_hidden=True, multi_step=True))
         >>> loss = SF.ce_rate_loss()(net(torch.rand(25, 8, 784)), torch.randint(0, 10, (8,)))
     """
-
-    core_cls = core.SSMDendriteLIF
 
 
 @register("spike_sampler", framework="snntorch")

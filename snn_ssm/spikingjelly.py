@@ -54,22 +54,12 @@ class _MemoryNeuron:
     def _store_state(self, state: NeuronState) -> None:
         self._memories["v"], self._memories["h"] = state.v, state.h
 
-    # Backends. Legacy SpikingJelly (0.0.0.0.14) gives MemoryModule a ``backend`` property that only accepts its own
-    # backends; ours takes precedence, so ``functional.set_backend(net, "cupy")`` of that version switches these
-    # neurons as it switches its own (and snn_ssm.set_backend does the same for any version).
+    # Legacy SpikingJelly (0.0.0.0.14) gives MemoryModule a ``backend`` property that only accepts its own backends;
+    # the neutral soma's ``backend`` property comes first in the MRO, so that version's
+    # ``functional.set_backend(net, "cupy")`` switches these neurons as it switches its own.
     @property
     def supported_backends(self) -> tuple:
         return BACKENDS
-
-    @property
-    def backend(self) -> str:
-        return self.__dict__.get("_snn_ssm_backend", "auto")
-
-    @backend.setter
-    def backend(self, value: str) -> None:
-        if value not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {value!r}")
-        self.__dict__["_snn_ssm_backend"] = value
 
     # Step-mode entry points written out (SpikingJelly 2.0 would derive them from the functional forwards below;
     # the legacy MemoryModule has no such path).

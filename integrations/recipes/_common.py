@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from snn_ssm.data import load_embedded, load_mnist
+from snn_ssm.data import embedded_split, load_mnist
 
 # md5 of the *uncompressed* IDX files (Debian recompresses the .gz files, so their own md5s differ from upstream's)
 FASHION_MD5 = {"train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
@@ -87,8 +87,7 @@ def image_data(n_train: int, n_test: int, *, dataset: str = "auto"):
     elif dataset == "fashion":
         raise FileNotFoundError("Fashion-MNIST not found: set FASHION_MNIST_DIR or install dataset-fashion-mnist")
     else:
-        images, labels = load_embedded()
-        (xi, yi), (xt, yt) = (images[:4000], labels[:4000]), (images[4000:], labels[4000:])
+        (xi, yi), (xt, yt) = embedded_split()
         name = "MNIST (embedded subset)"
     to_float = (lambda x: x[:, None].float() / 255)
     return (to_float(xi[:n_train]), yi[:n_train]), (to_float(xt[:n_test]), yt[:n_test]), name

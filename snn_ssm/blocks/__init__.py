@@ -1,9 +1,9 @@
 """Sequence layers and residual blocks on ``[T, B, H]``."""
-from .binary import BinaryS4D, GatedSpikingUnit, HeavisideSpike, S4DGSU, TernarySpike, ternary_weight
+from .common import TimeTiedDropout
+from .gsu import GatedSpikingUnit, S4DGSU
 from .pssm import ClampFuse, PSpikeSSMBlock, SpikeMixer
-from .residual import ResidualBlock, SequenceNorm
-from .s4d_layer import S4DLayer, SpikingS4D, TimeTiedDropout
+from .residual import ResidualBlock
+from .s4d_layer import BinaryS4D, S4DLayer, S4DLayerBase, SpikingS4D
 
-__all__ = ["ResidualBlock", "SequenceNorm", "S4DLayer", "SpikingS4D", "TimeTiedDropout", "SpikeMixer", "ClampFuse",
-           "PSpikeSSMBlock", "BinaryS4D", "GatedSpikingUnit", "HeavisideSpike", "S4DGSU", "TernarySpike",
-           "ternary_weight"]
+__all__ = ["ResidualBlock", "S4DLayerBase", "S4DLayer", "SpikingS4D", "BinaryS4D", "TimeTiedDropout", "SpikeMixer",
+           "ClampFuse", "PSpikeSSMBlock", "GatedSpikingUnit", "S4DGSU"]

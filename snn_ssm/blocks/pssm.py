@@ -23,8 +23,8 @@ from torch import nn
 from .. import _checks
 from ..layers.s4 import S4DPLR
 from ..layers.sampler import EVAL_MODES, SpikeSampler
-from .residual import SequenceNorm
-from .s4d_layer import TimeTiedDropout
+from ..layers.norm import ChannelNorm
+from .common import TimeTiedDropout
 
 __all__ = ["SpikeMixer", "ClampFuse", "PSpikeSSMBlock"]
 
@@ -74,7 +74,7 @@ class ClampFuse(nn.Module):
 
     def __init__(self, d_model: int, *, norm: str | None = "batch", device=None, dtype=None):
         super().__init__()
-        self.norm = SequenceNorm(d_model, norm, device, dtype) if norm is not None else nn.Identity()
+        self.norm = ChannelNorm(d_model, norm, device=device, dtype=dtype) if norm is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.norm(x + y).clamp(0, 1)
@@ -127,7 +127,8 @@ class PSpikeSSMBlock(nn.Module):
             self.out_sampler_rev = SpikeSampler(d_model, eval_mode=eval_mode, **fk)
         self.mixer = SpikeMixer(d_model * (1 + block_bidirectional), d_model, activation=mixer_activation, **fk)
         self.dropout = TimeTiedDropout(dropout)
-        self.post_norm = SequenceNorm(d_model, norm, device, dtype) if norm is not None and not prenorm else None
+        self.post_norm = (ChannelNorm(d_model, norm, device=device, dtype=dtype)
+                          if norm is not None and not prenorm else None)
 
     def samplers(self) -> list[SpikeSampler]:
         return [m for m in self.modules() if isinstance(m, SpikeSampler)]
@@ -141,14 +142,15 @@ class PSpikeSSMBlock(nn.Module):
         _checks.check_tensor(x, "x", min_ndim=3, layout="[T, B, H]", device_of=self.mixer.linear.weight)
         if x.ndim != 3 or x.shape[2] != self.d_model:
             raise ValueError(f"x must have layout [T, B, H={self.d_model}], got shape {tuple(x.shape)}")
-        z = self._path(x, self.in_sampler, self.ssm)
-        if self.block_bidirectional:
-            z_rev = self._path(x, self.in_sampler_rev, self.ssm_rev)
-            xi = self.out_sampler.noise(z)  # one draw for both paths, as the code does
-            s = torch.cat([self.out_sampler(z, noise=xi), self.out_sampler_rev(z_rev, noise=xi)], dim=-1)
-        else:
-            s = self.out_sampler(z)
-        y = self.dropout(self.mixer(s))
+        with _checks.checked():
+            z = self._path(x, self.in_sampler, self.ssm)
+            if self.block_bidirectional:
+                z_rev = self._path(x, self.in_sampler_rev, self.ssm_rev)
+                xi = self.out_sampler.noise(z)  # one draw for both paths, as the code does
+                s = torch.cat([self.out_sampler(z, noise=xi), self.out_sampler_rev(z_rev, noise=xi)], dim=-1)
+            else:
+                s = self.out_sampler(z)
+            y = self.dropout(self.mixer(s))
         out = x + y if self.residual else y
         return self.post_norm(out) if self.post_norm is not None else out
 

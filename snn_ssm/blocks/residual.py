@@ -4,32 +4,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .s4d_layer import TimeTiedDropout
+from ..layers.norm import ChannelNorm
+from .common import TimeTiedDropout
 
 __all__ = ["ResidualBlock"]
-
-
-class SequenceNorm(nn.Module):
-    """LayerNorm over H, or BatchNorm over H with statistics across (T, B), for ``[T, B, H]``.
-
-    Examples::
-
-        >>> SequenceNorm(8, "batch")(torch.randn(10, 2, 8)).shape
-        torch.Size([10, 2, 8])
-    """
-
-    def __init__(self, d_model: int, kind: str, device=None, dtype=None):
-        super().__init__()
-        if kind not in ("layer", "batch"):
-            raise ValueError(f"norm must be 'layer', 'batch' or None, got {kind!r}")
-        self.kind = kind
-        fk = {"device": device, "dtype": dtype}
-        self.norm = nn.LayerNorm(d_model, **fk) if kind == "layer" else nn.BatchNorm1d(d_model, **fk)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "layer":
-            return self.norm(x)
-        return self.norm(x.permute(1, 2, 0)).permute(2, 0, 1)  # BatchNorm1d wants (B H T)
 
 
 class ResidualBlock(nn.Module):
@@ -50,7 +28,7 @@ class ResidualBlock(nn.Module):
                  dropout: float = 0.0, device=None, dtype=None):
         super().__init__()
         self.layer = layer
-        self.norm = SequenceNorm(d_model, norm, device, dtype) if norm is not None else nn.Identity()
+        self.norm = ChannelNorm(d_model, norm, device=device, dtype=dtype) if norm is not None else nn.Identity()
         self.prenorm = prenorm
         self.dropout = TimeTiedDropout(dropout)
 

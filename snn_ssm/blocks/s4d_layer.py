@@ -1,73 +1,78 @@
-"""Sequence layers on ``[T, B, H]``: SpikingSSM's spiking S4D layer and its non-spiking S4D twin."""
+"""Sequence layers on ``[T, B, H]`` built on an S4D: SpikingSSM's spiking layer, its non-spiking twin and Binary S4D.
+
+Every layer here is ``x → activation(S4D(x)) → time-tied dropout → mix``: the activation is what differs (the LIF
+soma, GELU, a Heaviside), the mix is a 1×1 ``Linear(H → 2H)`` + GLU unless a subclass gives another one (the GSU
+layer, :mod:`snn_ssm.blocks.gsu`).
+"""
 from __future__ import annotations
+
+import abc
 
 import torch
 from torch import nn
 
 from .. import _checks
-from ..layers.dendrite import S4DDendrite
+from ..layers.dendrite import S4DDendrite, S4DOptions
 from ..layers.soma import LIFSoma
+from ..layers.spikes import HeavisideSpike
+from .common import TimeTiedDropout
 
-__all__ = ["TimeTiedDropout", "SpikingS4D", "S4DLayer"]
+__all__ = ["S4DLayerBase", "SpikingS4D", "S4DLayer", "BinaryS4D"]
 
 
-class TimeTiedDropout(nn.Module):
-    """Dropout with one mask per (batch, channel), shared over time (S4's ``DropoutNd``) for ``[T, B, H]``.
+class S4DLayerBase(nn.Module, abc.ABC):
+    """``x → activation(x) → dropout → mix`` on ``[T, B, H]``, with the S4D ``dendrite`` the activation reads.
+
+    Subclasses define ``activation(x)`` (the S4D convolution with its skip and the nonlinearity) and ``mix(z)``;
+    this class checks the input once and marks everything below as checked (:func:`snn_ssm._checks.checked`).
+
+    Args:
+        d_model (int): channels H.
+        dropout (float): time-tied dropout after the activation. Default: ``0.0``.
+        **s4d_options: :class:`~snn_ssm.layers.dendrite.S4DOptions` (``d_state``, ``bidirectional``, ``init``,
+            ``disc``, ``dt_min``, ``dt_max``, ``trainable_B``).
 
     Examples::
 
-        >>> drop = TimeTiedDropout(0.5)
-        >>> y = drop(torch.ones(10, 2, 4))
-        >>> bool((y == y[0]).all())      # one mask per (batch, channel), the same at every step
-        True
+        >>> S4DLayer(16, d_state=8).dendrite.d_state
+        8
     """
 
-    def __init__(self, p: float = 0.0):
+    def __init__(self, d_model: int, *, dropout: float = 0.0, device=None, dtype=None, **s4d_options):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {p!r}")
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        mask = torch.rand(x.shape[1:], device=x.device) >= self.p  # (B H)
-        return x * mask / (1 - self.p)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
-class _S4DLayerBase(nn.Module):
-    """S4D convolution + D skip → activation → dropout → 1×1 Linear(H → 2H) + GLU.
-
-    Subclasses define ``activation(x)``, the S4D convolution with its skip and the nonlinearity: the spiking soma
-    or GELU.
-    """
-
-    def __init__(self, d_model: int, *, d_state: int = 64, bidirectional: bool = False, dropout: float = 0.0,
-                 init: str = "lin", disc: str = "zoh", dt_min: float = 1e-3, dt_max: float = 1e-1,
-                 trainable_B: bool = False, device=None, dtype=None):
-        super().__init__()
-        if isinstance(d_model, bool) or not isinstance(d_model, int) or d_model < 1:
-            raise ValueError(f"d_model must be a positive int, got {d_model!r}")
-        fk = {"device": device, "dtype": dtype}
-        self.d_model = d_model
-        self.dendrite = S4DDendrite(d_model, d_state=d_state, init=init, disc=disc, dt_min=dt_min, dt_max=dt_max,
-                                    trainable_B=trainable_B, bidirectional=bidirectional, **fk)
+        self.d_model = _checks.positive_int(d_model, "d_model")
+        self.dendrite = S4DDendrite(d_model, options=S4DOptions(**s4d_options), device=device, dtype=dtype)
         self.dropout = TimeTiedDropout(dropout)
-        self.output_linear = nn.Linear(d_model, 2 * d_model, **fk)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``[T, B, H]`` → ``[T, B, H]``."""
-        _checks.check_tensor(x, "x", min_ndim=3, layout="[T, B, H]", device_of=self.output_linear.weight)
+        _checks.check_tensor(x, "x", min_ndim=3, layout="[T, B, H]", device_of=self.dendrite.log_dt)
         if x.ndim != 3 or x.shape[2] != self.d_model:
             raise ValueError(f"x must have layout [T, B, H={self.d_model}], got shape {tuple(x.shape)}")
-        z = self.dropout(self.activation(x))
+        with _checks.checked():
+            return self.mix(self.dropout(self.activation(x)))
+
+    @abc.abstractmethod
+    def activation(self, x: torch.Tensor) -> torch.Tensor:
+        """The S4D convolution of ``x`` ``[T, B, H]`` and the nonlinearity."""
+
+    @abc.abstractmethod
+    def mix(self, z: torch.Tensor) -> torch.Tensor:
+        """The channel mixer after the dropout."""
+
+
+class _GLULayer(S4DLayerBase):
+    """The S4 family's mix: a 1×1 ``Linear(H → 2H)`` and a GLU."""
+
+    def __init__(self, d_model: int, *, device=None, dtype=None, **kwargs):
+        super().__init__(d_model, device=device, dtype=dtype, **kwargs)
+        self.output_linear = nn.Linear(d_model, 2 * d_model, device=device, dtype=dtype)
+
+    def mix(self, z: torch.Tensor) -> torch.Tensor:
         return nn.functional.glu(self.output_linear(z), dim=-1)
 
 
-class SpikingS4D(_S4DLayerBase):
+class SpikingS4D(_GLULayer):
     """The SpikingSSM layer: ``x → S4D(x) + D·x → /v_th → LIF → dropout → Linear(H, 2H) → GLU``.
 
     Only the input of the GLU projection is binary, so that matrix product needs accumulates only. The soma is
@@ -75,14 +80,13 @@ class SpikingS4D(_S4DLayerBase):
 
     Args:
         d_model (int): channels H.
-        d_state (int): S4D state size N. Default: ``64``.
-        bidirectional (bool): two-sided S4D kernel (non-causal). Default: ``False``.
         dropout (float): time-tied dropout on the spikes, as the official code places it (spikes become
             {0, 1/(1-p)} in training). Default: ``0.0``.
-        init, disc, dt_min, dt_max, trainable_B: S4D options (:class:`~snn_ssm.layers.dendrite.S4DDendrite`).
         shared_threshold (bool): one threshold for all channels. Default: ``False``.
-        **soma_kwargs: soma options (``beta``, ``v_th``, ``learn_threshold``, ``reset``, ``grad_mode``,
-            ``surrogate``, ...), see :class:`~snn_ssm.layers.soma.LIFSoma`.
+        **options: S4D options (:class:`~snn_ssm.layers.dendrite.S4DOptions`: ``d_state`` (default 64),
+            ``bidirectional``, ``init``, ``disc``, ``dt_min``, ``dt_max``, ``trainable_B``) and soma options
+            (``beta``, ``v_th``, ``learn_threshold``, ``reset``, ``grad_mode``, ``surrogate``, ``backend``,
+            ``reset_mode``, ...: :class:`~snn_ssm.layers.soma.LIFSoma`).
 
     Examples::
 
@@ -91,20 +95,18 @@ class SpikingS4D(_S4DLayerBase):
         torch.Size([784, 8, 64])
     """
 
-    def __init__(self, d_model: int, *, d_state: int = 64, bidirectional: bool = False, dropout: float = 0.0,
-                 init: str = "lin", disc: str = "zoh", dt_min: float = 1e-3, dt_max: float = 1e-1,
-                 trainable_B: bool = False, shared_threshold: bool = False, device=None, dtype=None, **soma_kwargs):
-        super().__init__(d_model, d_state=d_state, bidirectional=bidirectional, dropout=dropout, init=init,
-                         disc=disc, dt_min=dt_min, dt_max=dt_max, trainable_B=trainable_B, device=device,
-                         dtype=dtype)
-        self.soma = LIFSoma(d_model, shared=shared_threshold, device=device, dtype=dtype, **soma_kwargs)
+    def __init__(self, d_model: int, *, dropout: float = 0.0, shared_threshold: bool = False, device=None,
+                 dtype=None, **options):
+        s4d_options, soma_options = S4DOptions.split(options)
+        super().__init__(d_model, dropout=dropout, device=device, dtype=dtype, **vars(s4d_options))
+        self.soma = LIFSoma(d_model, shared=shared_threshold, device=device, dtype=dtype, **soma_options)
 
     def activation(self, x: torch.Tensor) -> torch.Tensor:
         y = self.dendrite(x.unsqueeze(-1), skip=False).squeeze(-1)  # (T B H), K * x
         return self.soma(y, x, self.dendrite.D)  # + D·x, scaled by 1/v_th and fired in one kernel pass
 
 
-class S4DLayer(_S4DLayerBase):
+class S4DLayer(_GLULayer):
     """The non-spiking twin of :class:`SpikingS4D` (S4's minimal S4D layer): GELU instead of the neuron.
 
     Examples::
@@ -115,3 +117,34 @@ class S4DLayer(_S4DLayerBase):
 
     def activation(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.gelu(self.dendrite(x.unsqueeze(-1)).squeeze(-1))
+
+
+class BinaryS4D(_GLULayer):
+    """Binary S4D (Stan & Rhodes, Sci. Rep. 2024): ``x → H(S4D(x) + D·x − θ) → dropout → Linear(H, 2H) → GLU``.
+
+    A Heaviside on the S4D output, ``s_t = H(C h_t + D x_t − θ)``, trained with a surrogate gradient (arctan by
+    default; the paper reports fast-sigmoid more than 10 points worse); the GLU's matrix products read binary
+    spikes, so they need accumulates only.
+
+    Args:
+        d_model (int): channels H.
+        threshold, learn_threshold, surrogate, alpha: the spike function (:class:`~snn_ssm.layers.HeavisideSpike`);
+            default arctan.
+        dropout, ``**s4d_options``: as :class:`S4DLayerBase`.
+
+    The spike function is the child module ``layer.spike`` (hooked by :class:`~snn_ssm.metrics.SpikeRateMonitor`).
+
+    Examples::
+
+        >>> BinaryS4D(16, d_state=16)(torch.randn(100, 2, 16)).shape
+        torch.Size([100, 2, 16])
+    """
+
+    def __init__(self, d_model: int, *, threshold: float = 0.0, learn_threshold: bool = False, surrogate="atan",
+                 alpha: float | None = None, device=None, dtype=None, **kwargs):
+        super().__init__(d_model, device=device, dtype=dtype, **kwargs)
+        self.spike = HeavisideSpike(d_model, threshold=threshold, learn_threshold=learn_threshold,
+                                    surrogate=surrogate, alpha=alpha, device=device, dtype=dtype)
+
+    def activation(self, x: torch.Tensor) -> torch.Tensor:
+        return self.spike(self.dendrite(x.unsqueeze(-1)).squeeze(-1))

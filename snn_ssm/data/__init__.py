@@ -1,7 +1,7 @@
 """Datasets: MNIST from IDX files and the embedded subset, sMNIST/psMNIST with the S4 protocol, generated ListOps."""
 from .listops import ListOps, bucket_batches
-from .mnist import load_embedded, load_mnist, read_idx
+from .mnist import EMBEDDED_TRAIN, embedded_split, load_embedded, load_mnist, read_idx, to_sequence
 from .smnist import SequenceMNIST, bitreversal_permutation, mnist_splits
 
-__all__ = ["load_embedded", "load_mnist", "read_idx", "SequenceMNIST", "bitreversal_permutation", "mnist_splits",
+__all__ = ["EMBEDDED_TRAIN", "embedded_split", "to_sequence", "load_embedded", "load_mnist", "read_idx", "SequenceMNIST", "bitreversal_permutation", "mnist_splits",
            "ListOps", "bucket_batches"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["read_idx", "load_mnist", "load_embedded", "EMBEDDED_DIR"]
+__all__ = ["read_idx", "load_mnist", "load_embedded", "embedded_split", "to_sequence", "EMBEDDED_DIR", "EMBEDDED_TRAIN"]
 
 EMBEDDED_DIR = Path(__file__).parent / "mnist"
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -71,6 +71,39 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
     if images.shape[0] != labels.shape[0]:
         raise ValueError(f"{folder}: {images.shape[0]} images but {labels.shape[0]} labels")
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+
+
+#: The embedded subset's split: images before this index train (and validate), the rest test.
+EMBEDDED_TRAIN = 4000
+
+
+def embedded_split():
+    """The embedded subset split as every demo and recipe uses it: ``((train images, labels), (test images,
+    labels))``, 4,000 / 1,000.
+
+    Examples::
+
+        >>> (x, y), (xt, yt) = embedded_split()
+        >>> len(y), len(yt)
+        (4000, 1000)
+    """
+    images, labels = load_embedded()
+    return (images[:EMBEDDED_TRAIN], labels[:EMBEDDED_TRAIN]), (images[EMBEDDED_TRAIN:], labels[EMBEDDED_TRAIN:])
+
+
+def to_sequence(images: torch.Tensor, pixel: bool) -> torch.Tensor:
+    """``uint8 [B, 28, 28]`` → time-first floats in [0, 1]: ``[28, B, 28]`` (rows) or ``[196, B, 1]`` (2×2-pooled
+    pixels).
+
+    Examples::
+
+        >>> to_sequence(torch.zeros(2, 28, 28, dtype=torch.uint8), pixel=True).shape
+        torch.Size([196, 2, 1])
+    """
+    x = images.float() / 255
+    if pixel:
+        return torch.nn.functional.avg_pool2d(x[:, None], 2).flatten(1).T[..., None]
+    return x.permute(1, 0, 2)
 
 
 def load_embedded():

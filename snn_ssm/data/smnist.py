@@ -12,7 +12,7 @@ import os
 
 import torch
 
-from .mnist import load_embedded, load_mnist
+from .mnist import embedded_split, load_mnist
 
 __all__ = ["bitreversal_permutation", "SequenceMNIST", "mnist_splits"]
 
@@ -45,8 +45,7 @@ def mnist_splits(data_dir: str | os.PathLike | None = None, seed: int = 42):
     if data_dir:
         train, test = load_mnist("train", data_dir), load_mnist("test", data_dir)
     else:
-        images, labels = load_embedded()
-        train, test = (images[:4000], labels[:4000]), (images[4000:], labels[4000:])
+        train, test = embedded_split()
     n = len(train[1])
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_train = n - n // 10

@@ -19,42 +19,102 @@ Gradient modes:
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from typing import Union
 
 import torch
 
-from .surrogate import Surrogate, resolve
+from .surrogate import Surrogate, SpikeFn, resolve
 
-__all__ = ["RESETS", "GRAD_MODES", "lif_step", "lif_seq"]
+__all__ = ["RESETS", "GRAD_MODES", "SomaOptions", "lif_step", "lif_seq"]
 
 RESETS = ("hard", "soft", "none")
 GRAD_MODES = ("bptt", "local")
 Scalar = Union[float, torch.Tensor]
 
 
-def check_soma_options(reset: str, grad_mode: str) -> None:
-    if reset not in RESETS:
-        raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
-    if grad_mode not in GRAD_MODES:
-        raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")
+@dataclass(frozen=True)
+class SomaOptions:
+    """The options of the soma's dynamics, checked once, when the object is built (the defaults of every neuron).
+
+    Args:
+        reset (str): ``"hard"``, ``"soft"`` or ``"none"``. Default: ``"hard"``.
+        v_reset (float): hard-reset value in threshold units. Default: ``0.0``.
+        detach_reset (bool): detach s_t in the reset term. Default: ``False``.
+        grad_mode (str): ``"bptt"`` or ``"local"``. Default: ``"bptt"``.
+        surrogate (str or callable): a name in :data:`~snn_ssm.functional.surrogate.SURROGATES` or an
+            ``x -> spikes`` callable. Default: ``"triangle"``.
+        alpha (float, optional): sharpness of a named surrogate (``None``: its default).
+
+    ``fire`` is the resolved ``x -> spikes`` function.
+
+    Examples::
+
+        >>> SomaOptions(reset="soft", surrogate="atan").fire
+        ATan(alpha=2)
+        >>> SomaOptions(grad_mode="fast")
+        Traceback (most recent call last):
+        ...
+        ValueError: grad_mode must be one of ('bptt', 'local'), got 'fast'
+    """
+
+    reset: str = "hard"
+    v_reset: float = 0.0
+    detach_reset: bool = False
+    grad_mode: str = "bptt"
+    surrogate: Surrogate = "triangle"
+    alpha: float | None = None
+    fire: SpikeFn = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.reset not in RESETS:
+            raise ValueError(f"reset must be one of {RESETS}, got {self.reset!r}")
+        if self.grad_mode not in GRAD_MODES:
+            raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {self.grad_mode!r}")
+        if isinstance(self.v_reset, bool) or not isinstance(self.v_reset, (int, float)) or \
+                not math.isfinite(self.v_reset):
+            raise ValueError(f"v_reset must be a finite number, got {self.v_reset!r}")
+        if not isinstance(self.detach_reset, bool):
+            raise TypeError(f"detach_reset must be a bool, got {type(self.detach_reset).__name__}")
+        object.__setattr__(self, "v_reset", float(self.v_reset))
+        object.__setattr__(self, "fire", resolve(self.surrogate, self.alpha))  # checks surrogate and alpha
 
 
-def _charge_fire_reset(y, v, beta, inv_vth, v_reset, reset, detach_reset, grad_mode, fire):
-    if grad_mode == "local":
+def _charge_fire_reset(y, v, beta, inv_vth, opts: SomaOptions):
+    if opts.grad_mode == "local":
         v = v.detach()
     u = beta * v + y * inv_vth
-    s = fire(u - 1.0)
-    s_r = s.detach() if detach_reset else s
-    if reset == "hard":
-        u = u - s_r * (u - v_reset)
-    elif reset == "soft":
+    s = opts.fire(u - 1.0)
+    s_r = s.detach() if opts.detach_reset else s
+    if opts.reset == "hard":
+        u = u - s_r * (u - opts.v_reset)
+    elif opts.reset == "soft":
         u = u - s_r
     return s, u
 
 
-def lif_step(y: torch.Tensor, v: torch.Tensor, beta: Scalar, v_th: Scalar = 1.0, *, v_reset: float = 0.0,
-             reset: str = "hard", detach_reset: bool = False, grad_mode: str = "bptt",
-             surrogate: Surrogate = "triangle", alpha: float | None = None):
+def step(y: torch.Tensor, v: torch.Tensor, beta: Scalar, v_th: Scalar, opts: SomaOptions):
+    """:func:`lif_step` with options already checked (``opts``): the form the neurons call."""
+    return _charge_fire_reset(y, v, beta, 1.0 / v_th, opts)
+
+
+def seq(y: torch.Tensor, v0: torch.Tensor | None, beta: Scalar, v_th: Scalar, opts: SomaOptions):
+    """:func:`lif_seq` with options already checked (``opts``): the form the neurons and ops call."""
+    inv_vth = 1.0 / v_th
+    v = torch.zeros_like(y[0]) if v0 is None else v0
+    spikes = []
+    # unbind, not y[t]: the backward of T separate index ops would build T full-size [T, ...] gradients.
+    for y_t in y.unbind(0):
+        s, v = _charge_fire_reset(y_t, v, beta, inv_vth, opts)
+        spikes.append(s)
+    return torch.stack(spikes), v
+
+
+def lif_step(y: torch.Tensor, v: torch.Tensor, beta: Scalar, v_th: Scalar = 1.0, *,
+             v_reset: float = SomaOptions.v_reset, reset: str = SomaOptions.reset,
+             detach_reset: bool = SomaOptions.detach_reset, grad_mode: str = SomaOptions.grad_mode,
+             surrogate: Surrogate = SomaOptions.surrogate, alpha: float | None = SomaOptions.alpha):
     """One LIF step.
 
     Args:
@@ -78,14 +138,13 @@ def lif_step(y: torch.Tensor, v: torch.Tensor, beta: Scalar, v_th: Scalar = 1.0,
         >>> s, v
         (tensor([0., 1.]), tensor([0.8500, 0.0000]))
     """
-    check_soma_options(reset, grad_mode)
-    fire = resolve(surrogate, alpha)
-    return _charge_fire_reset(y, v, beta, 1.0 / v_th, v_reset, reset, detach_reset, grad_mode, fire)
+    return step(y, v, beta, v_th, SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha))
 
 
-def lif_seq(y: torch.Tensor, v0: torch.Tensor | None, beta: Scalar, v_th: Scalar = 1.0, *, v_reset: float = 0.0,
-            reset: str = "hard", detach_reset: bool = False, grad_mode: str = "bptt",
-            surrogate: Surrogate = "triangle", alpha: float | None = None):
+def lif_seq(y: torch.Tensor, v0: torch.Tensor | None, beta: Scalar, v_th: Scalar = 1.0, *,
+            v_reset: float = SomaOptions.v_reset, reset: str = SomaOptions.reset,
+            detach_reset: bool = SomaOptions.detach_reset, grad_mode: str = SomaOptions.grad_mode,
+            surrogate: Surrogate = SomaOptions.surrogate, alpha: float | None = SomaOptions.alpha):
     """The LIF over a whole sequence ``y`` ``[T, B, *]`` (the reference every fused kernel must reproduce).
 
     ``v0`` is the membrane before the first step (``None`` = zeros); other arguments as in :func:`lif_step`, with
@@ -97,13 +156,4 @@ def lif_seq(y: torch.Tensor, v0: torch.Tensor | None, beta: Scalar, v_th: Scalar
         >>> s.flatten().tolist(), v.item()   # u' = 0.6, 0.9, 1.05 -> fires at t=2, hard reset to 0
         ([0.0, 0.0, 1.0], 0.0)
     """
-    check_soma_options(reset, grad_mode)
-    fire = resolve(surrogate, alpha)
-    inv_vth = 1.0 / v_th
-    v = torch.zeros_like(y[0]) if v0 is None else v0
-    spikes = []
-    # unbind, not y[t]: the backward of T separate index ops would build T full-size [T, ...] gradients.
-    for y_t in y.unbind(0):
-        s, v = _charge_fire_reset(y_t, v, beta, inv_vth, v_reset, reset, detach_reset, grad_mode, fire)
-        spikes.append(s)
-    return torch.stack(spikes), v
+    return seq(y, v0, beta, v_th, SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha))

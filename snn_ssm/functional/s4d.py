@@ -26,6 +26,7 @@ import math
 import torch
 
 __all__ = [
+    "check_dt_range",
     "init_A",
     "log_uniform_dt",
     "discretize",
@@ -65,6 +66,24 @@ def init_A(channels: int, modes: int, init: str = "lin", *, dtype=torch.float32,
     return log_real, imag.expand(channels, modes).clone()
 
 
+def check_dt_range(dt_min: float, dt_max: float) -> None:
+    """``ValueError`` unless ``0 < dt_min <= dt_max < inf`` (the range of the log-uniform step Δ).
+
+    Examples::
+
+        >>> check_dt_range(1e-3, 1e-1)
+        >>> check_dt_range(0.1, 0.01)
+        Traceback (most recent call last):
+        ...
+        ValueError: need 0 < dt_min <= dt_max < inf, got dt_min=0.1, dt_max=0.01
+    """
+    for name, v in (("dt_min", dt_min), ("dt_max", dt_max)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"{name} must be a number, got {v!r}")
+    if not 0 < dt_min <= dt_max < math.inf:
+        raise ValueError(f"need 0 < dt_min <= dt_max < inf, got dt_min={dt_min}, dt_max={dt_max}")
+
+
 def log_uniform_dt(channels: int, dt_min: float = 1e-3, dt_max: float = 1e-1, *, generator=None, dtype=torch.float32,
                    device=None) -> torch.Tensor:
     """``log Δ`` drawn uniformly in ``[log dt_min, log dt_max]``, one per channel: ``[channels]``.
@@ -75,8 +94,7 @@ def log_uniform_dt(channels: int, dt_min: float = 1e-3, dt_max: float = 1e-1, *,
         >>> bool((dt >= 1e-3).all() and (dt <= 1e-1).all())
         True
     """
-    if not 0 < dt_min <= dt_max:
-        raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
+    check_dt_range(dt_min, dt_max)
     u = torch.rand(channels, generator=generator, dtype=dtype, device=device)
     return u * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
 

@@ -25,7 +25,8 @@ from typing import Callable, Union
 
 import torch
 
-__all__ = ["Triangle", "ATan", "Sigmoid", "FastSigmoid", "SURROGATES", "DEFAULT_ALPHA", "spike", "primitive", "resolve"]
+__all__ = ["Triangle", "ATan", "Sigmoid", "FastSigmoid", "SURROGATES", "DEFAULT_ALPHA", "NamedSurrogate", "spike",
+           "primitive", "resolve"]
 
 
 def _heaviside(x: torch.Tensor) -> torch.Tensor:
@@ -108,6 +109,7 @@ class FastSigmoid(_Spike):
 
 
 SURROGATES = {"triangle": Triangle, "atan": ATan, "sigmoid": Sigmoid, "fast_sigmoid": FastSigmoid}
+_NAMES = {cls: name for name, cls in SURROGATES.items()}
 DEFAULT_ALPHA = {"triangle": 1.0, "atan": 2.0, "sigmoid": 4.0, "fast_sigmoid": 25.0}
 
 SpikeFn = Callable[[torch.Tensor], torch.Tensor]
@@ -153,13 +155,25 @@ def spike(x: torch.Tensor, surrogate: str = "triangle", alpha: float | None = No
     return resolve(surrogate, alpha)(x)
 
 
-class _Named:
-    """A picklable ``x -> spikes`` callable for one of the built-in surrogates."""
+class NamedSurrogate:
+    """A picklable ``x -> spikes`` callable for one of the built-in surrogates (what :func:`resolve` returns for a
+    name); ``name`` and ``alpha`` tell a kernel which surrogate to run.
+
+    Examples::
+
+        >>> fire = resolve("sigmoid", alpha=2.0)
+        >>> fire.name, fire.alpha, fire(torch.tensor([-1.0, 1.0]))
+        ('sigmoid', 2.0, tensor([0., 1.]))
+    """
 
     __slots__ = ("fn", "alpha")
 
     def __init__(self, fn, alpha: float):
         self.fn, self.alpha = fn, alpha
+
+    @property
+    def name(self) -> str:
+        return _NAMES[self.fn]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.fn.apply(x, self.alpha)
@@ -190,11 +204,14 @@ def resolve(surrogate: Surrogate, alpha: float | None = None) -> SpikeFn:
         if surrogate not in SURROGATES:
             raise ValueError(f"surrogate must be one of {sorted(SURROGATES)} or a callable, got {surrogate!r}")
         a = DEFAULT_ALPHA[surrogate] if alpha is None else float(alpha)
-        if not a > 0:
-            raise ValueError(f"alpha must be a positive number, got {alpha!r}")
-        return _Named(SURROGATES[surrogate], a)
+        if not 0 < a < math.inf:
+            raise ValueError(f"alpha must be a finite positive number, got {alpha!r}")
+        return NamedSurrogate(SURROGATES[surrogate], a)
     if callable(surrogate):
         if alpha is not None:
             raise ValueError("alpha applies to named surrogates only; configure a callable surrogate yourself")
         return surrogate
     raise TypeError(f"surrogate must be a name in {sorted(SURROGATES)} or a callable, got {type(surrogate).__name__}")
+
+
+_Named = NamedSurrogate  # the name of this class in 0.1.0: models pickled whole by that version still load

@@ -1,20 +1,69 @@
 """S4D as a module: the "dendrite" of SpikingSSM (parameters, kernel, convolution and recurrent step)."""
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from .. import _checks
 from ..functional import s4d
-from ._lazy import ChannelModule
+from ._channels import ChannelModule
 
-__all__ = ["S4DDendrite", "SSM_OPTIM"]
+__all__ = ["S4DDendrite", "S4DOptions", "SSM_OPTIM"]
 
 # Optimizer treatment of the SSM parameters (A, dt, B), as the S4 family trains them: their own small learning
 # rate and no weight decay. Read by :func:`snn_ssm.param_groups`.
 SSM_OPTIM = {"lr": 1e-3, "weight_decay": 0.0}
+
+
+@dataclass(frozen=True)
+class S4DOptions:
+    """The options of an S4D dendrite, checked once, when the object is built; their defaults are the defaults of
+    every neuron, layer and model with an S4D inside.
+
+    Args:
+        d_state (int): real state size N (N/2 complex modes). Default: ``64``.
+        init (str): ``"lin"`` (S4D-Lin) or ``"inv"`` (S4D-Inv). Default: ``"lin"``.
+        disc (str): ``"zoh"`` or ``"bilinear"``. Default: ``"zoh"``.
+        dt_min, dt_max (float): range of the log-uniform step Δ. Default: ``1e-3``, ``1e-1``.
+        trainable_B (bool): learn B (else fixed to 1, S4D's default). Default: ``False``.
+        bidirectional (bool): two-sided kernel with a second C (non-causal; no recurrent step). Default: ``False``.
+
+    Examples::
+
+        >>> S4DOptions(d_state=16).d_state
+        16
+        >>> opts, rest = S4DOptions.split({"d_state": 16, "beta": 0.5})   # the S4D keys, and the others
+        >>> opts.d_state, rest
+        (16, {'beta': 0.5})
+    """
+
+    d_state: int = 64
+    init: str = "lin"
+    disc: str = "zoh"
+    dt_min: float = 1e-3
+    dt_max: float = 1e-1
+    trainable_B: bool = False
+    bidirectional: bool = False
+
+    def __post_init__(self):
+        if isinstance(self.d_state, bool) or not isinstance(self.d_state, int) or self.d_state < 2 or self.d_state % 2:
+            raise ValueError(f"d_state must be an even int >= 2 (N/2 complex modes), got {self.d_state!r}")
+        _checks.one_of(self.init, "init", ("lin", "inv"))
+        _checks.one_of(self.disc, "disc", ("zoh", "bilinear"))
+        s4d.check_dt_range(self.dt_min, self.dt_max)
+
+    @classmethod
+    def split(cls, kwargs: dict) -> "tuple[S4DOptions, dict]":
+        """``(S4DOptions built from the S4D keys of kwargs, the other keys)``: how a layer that takes both S4D and
+        soma keywords hands each group to its owner."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in kwargs.items() if k in names}), \
+            {k: v for k, v in kwargs.items() if k not in names}
 
 
 class Discrete(NamedTuple):
@@ -30,13 +79,10 @@ class S4DDendrite(ChannelModule):
 
     Args:
         channels (int, optional): channel count H; ``None`` infers it from the first input. Default: ``None``.
-        d_state (int): real state size N (N/2 complex modes). Default: ``64``.
-        init (str): ``"lin"`` (S4D-Lin) or ``"inv"`` (S4D-Inv). Default: ``"lin"``.
-        disc (str): ``"zoh"`` or ``"bilinear"``. Default: ``"zoh"``.
-        dt_min, dt_max (float): range of the log-uniform step Δ. Default: ``1e-3``, ``1e-1``.
-        trainable_B (bool): learn B (else fixed to 1, S4D's default). Default: ``False``.
-        bidirectional (bool): two-sided kernel with a second C (non-causal; no recurrent step). Default: ``False``.
         shared (bool): one set of parameters for all channels. Default: ``False``.
+        options (S4DOptions, optional): the S4D options as one object, or
+        **kwargs: as keywords: ``d_state``, ``init``, ``disc``, ``dt_min``, ``dt_max``, ``trainable_B``,
+            ``bidirectional`` (see :class:`S4DOptions` for meanings and defaults).
 
     Parameters ``log_dt``, ``log_A_real``, ``A_imag`` (and ``B`` when trainable) carry ``_optim = SSM_OPTIM``.
 
@@ -49,22 +95,22 @@ class S4DDendrite(ChannelModule):
 
     _channel_key = "log_dt"
 
-    def __init__(self, channels: int | None = None, *, d_state: int = 64, init: str = "lin", disc: str = "zoh",
-                 dt_min: float = 1e-3, dt_max: float = 1e-1, trainable_B: bool = False, bidirectional: bool = False,
-                 shared: bool = False, device=None, dtype=None):
+    def __init__(self, channels: int | None = None, *, shared: bool = False, options: S4DOptions | None = None,
+                 device=None, dtype=None, **kwargs):
         super().__init__(channels, shared, device, dtype)
-        if not isinstance(d_state, int) or d_state < 2 or d_state % 2:
-            raise ValueError(f"d_state must be an even int >= 2 (N/2 complex modes), got {d_state!r}")
-        if init not in ("lin", "inv"):
-            raise ValueError(f"init must be 'lin' or 'inv', got {init!r}")
-        if disc not in ("zoh", "bilinear"):
-            raise ValueError(f"disc must be 'zoh' or 'bilinear', got {disc!r}")
-        if not 0 < dt_min <= dt_max:
-            raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
-        self.d_state, self.init, self.disc = d_state, init, disc
-        self.dt_min, self.dt_max = dt_min, dt_max
-        self.trainable_B, self.bidirectional = trainable_B, bidirectional
+        if options is not None and kwargs:
+            raise TypeError(f"give the S4D options either as options= or as keywords, not both: {sorted(kwargs)}")
+        self.options = options if options is not None else S4DOptions(**kwargs)
         self._maybe_build()
+
+    # The options as attributes (read-only views of ``options``).
+    d_state = property(lambda self: self.options.d_state)
+    init = property(lambda self: self.options.init)
+    disc = property(lambda self: self.options.disc)
+    dt_min = property(lambda self: self.options.dt_min)
+    dt_max = property(lambda self: self.options.dt_max)
+    trainable_B = property(lambda self: self.options.trainable_B)
+    bidirectional = property(lambda self: self.options.bidirectional)
 
     def _build(self, rows: int) -> None:
         fk = self.factory

@@ -8,10 +8,10 @@ import torch
 from .. import _checks
 from ..registry import register
 from ..functional import s4d
-from .dendrite import S4DDendrite
+from .dendrite import S4DDendrite, S4DOptions
 from .soma import LIFSoma
 
-__all__ = ["NeuronState", "LIF", "SSMDendriteLIF"]
+__all__ = ["NeuronState", "LIF", "SSMDendriteLIF", "reset_states"]
 
 
 class PendingDendrite(NamedTuple):
@@ -88,9 +88,13 @@ class LIF(LIFSoma):
         return x.to(self._anchor.dtype)
 
     def _check_state(self, state: NeuronState, step_shape: torch.Size) -> NeuronState:
-        if state.v is not None and state.v.shape != step_shape:
-            raise ValueError(f"the neuron holds a state for steps of shape {tuple(state.v.shape)} but the input steps "
+        v = state.v
+        if v is not None and v.shape != step_shape:
+            raise ValueError(f"the neuron holds a state for steps of shape {tuple(v.shape)} but the input steps "
                              f"have shape {tuple(step_shape)}; call reset() before a new batch shape")
+        if v is not None and v.device != self._anchor.device:
+            raise ValueError(f"the membrane state is on {v.device} but the neuron is on {self._anchor.device}; "
+                             f"build it on the neuron's device (e.g. torch.zeros(..., device=x.device))")
         return state
 
     def seq_fn(self, x: torch.Tensor, state: NeuronState):
@@ -163,12 +167,10 @@ class SSMDendriteLIF(LIF):
 
     Args:
         channels (int, optional): channel count (dim 2 of ``[T, B, C, *]``); ``None`` infers it. Default: ``None``.
-        d_state (int): dendrite state size N. Default: ``16``.
-        init, disc, dt_min, dt_max, trainable_B: dendrite options, see
-            :class:`~snn_ssm.layers.dendrite.S4DDendrite`.
         shared (bool): one set of dendrite and soma parameters for all channels. Default: ``False``.
-        **soma_kwargs: soma options (``beta``, ``v_th``, ``reset``, ``grad_mode``, ``surrogate``, ...), see
-            :class:`~snn_ssm.layers.soma.LIFSoma`.
+        **options: dendrite options (``d_state``, ``init``, ``disc``, ``dt_min``, ``dt_max``, ``trainable_B``: see
+            :class:`~snn_ssm.layers.dendrite.S4DOptions`) and soma options (``beta``, ``v_th``, ``reset``,
+            ``grad_mode``, ``surrogate``, ...: see :class:`~snn_ssm.layers.soma.LIFSoma`).
 
     The multi-step path runs the dendrite as an FFT convolution (plus the free response of a held state) and the
     soma as an exact loop; ``step`` runs the dendrite's recurrence. The two agree to float rounding.
@@ -180,13 +182,12 @@ class SSMDendriteLIF(LIF):
         >>> neuron.reset(); s0 = neuron.step(torch.randn(4, 16))   # single step
     """
 
-    def __init__(self, channels: int | None = None, *, d_state: int = 16, init: str = "lin", disc: str = "zoh",
-                 dt_min: float = 1e-3, dt_max: float = 1e-1, trainable_B: bool = False, shared: bool = False,
-                 device=None, dtype=None, **soma_kwargs):
-        self._dendrite_kwargs = dict(d_state=d_state, init=init, disc=disc, dt_min=dt_min, dt_max=dt_max,
-                                     trainable_B=trainable_B)
-        super().__init__(channels, shared=shared, device=device, dtype=dtype, **soma_kwargs)
-        self.dendrite = S4DDendrite(channels, shared=shared, device=device, dtype=dtype, **self._dendrite_kwargs)
+    def __init__(self, channels: int | None = None, *, shared: bool = False, device=None, dtype=None, **options):
+        s4d_options, soma_options = S4DOptions.split(options)
+        if s4d_options.bidirectional:
+            raise ValueError("a neuron's dendrite must be causal: bidirectional=True applies to sequence layers")
+        super().__init__(channels, shared=shared, device=device, dtype=dtype, **soma_options)
+        self.dendrite = S4DDendrite(channels, shared=shared, options=s4d_options, device=device, dtype=dtype)
 
     def ensure_channels(self, channels: int, name: str = "x") -> None:
         super().ensure_channels(channels, name)
@@ -211,3 +212,20 @@ class SSMDendriteLIF(LIF):
         y, h = self.dendrite.step(xc.reshape(B, C, -1), materialize(state.h))
         s, v = self.run_step(y.reshape(xc.shape), state.v)
         return s.to(x.dtype).reshape(x.shape), NeuronState(v, h)
+
+
+def reset_states(model: torch.nn.Module) -> None:
+    """Reset the state of every snn_ssm neuron inside ``model`` (any framework; and of nothing outside it).
+
+    Examples::
+
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), snn_ssm.LIF(4))
+        >>> _ = net(torch.rand(10, 2, 3)); reset_states(net)
+        >>> net[1].membrane is None
+        True
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for m in model.modules():
+        if isinstance(m, LIF):
+            m.reset()

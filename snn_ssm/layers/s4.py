@@ -6,6 +6,7 @@ import math
 import torch
 from torch import nn
 
+from .. import _checks
 from ..functional import s4, s4d
 from .dendrite import SSM_OPTIM
 
@@ -37,15 +38,13 @@ class S4DPLR(nn.Module):
     def __init__(self, channels: int, *, d_state: int = 64, n_ssm: int | None = 1, bidirectional: bool = False,
                  dt_min: float = 1e-3, dt_max: float = 1e-1, device=None, dtype=None):
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels must be a positive int, got {channels!r}")
+        _checks.positive_int(channels, "channels")
         if isinstance(d_state, bool) or not isinstance(d_state, int) or d_state < 2 or d_state % 2:
             raise ValueError(f"d_state must be an even int >= 2 (N/2 complex modes), got {d_state!r}")
         n_ssm = channels if n_ssm is None else n_ssm
         if isinstance(n_ssm, bool) or not isinstance(n_ssm, int) or n_ssm < 1 or channels % n_ssm:
             raise ValueError(f"n_ssm must be None or a positive divisor of channels={channels}, got {n_ssm!r}")
-        if not 0 < dt_min <= dt_max:
-            raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
+        s4d.check_dt_range(dt_min, dt_max)
         fk = {"device": device, "dtype": dtype}
         self.channels, self.d_state, self.n_ssm, self.bidirectional = channels, d_state, n_ssm, bidirectional
         self.dt_min, self.dt_max = dt_min, dt_max

@@ -4,73 +4,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import _checks
+from ..functional.sampler import clamped, sample_spikes
 from ..registry import register
-from ._lazy import ChannelModule
+from ._channels import ChannelModule
 from .emitter import SpikeEmitter
+from .norm import NORMS, ChannelNorm
 
-__all__ = ["SpikeSampler", "ChannelNorm", "sample_spikes", "EVAL_MODES"]
+__all__ = ["SpikeSampler", "EVAL_MODES"]
 
 EVAL_MODES = ("sample", "expectation", "threshold")
-
-
-class _Sample(torch.autograd.Function):
-    """Forward ``1[u > ξ]``; backward the straight-through estimator of ``clamp(u, 0, 1)`` (gradient where
-    ``0 < u < 1``), i.e. the gradient of the spike's expectation ``E[s] = clamp(u, 0, 1)``."""
-
-    @staticmethod
-    def forward(ctx, u, noise):
-        ctx.save_for_backward(u)
-        return (u > noise).to(u.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (u,) = ctx.saved_tensors
-        return grad * ((u > 0) & (u < 1)).to(grad.dtype), None
-
-
-def sample_spikes(u: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """``1[u > noise]`` with the clamp's straight-through gradient (``noise`` ~ U(0, 1) gives Bernoulli(clamp(u)))."""
-    return _Sample.apply(u, noise)
-
-
-class _ClampSTE(torch.autograd.Function):
-    """``f(clamp(u, 0, 1))`` in the forward pass, the clamp's gradient in the backward (for the eval modes)."""
-
-    @staticmethod
-    def forward(ctx, u, threshold):
-        ctx.save_for_backward(u)
-        p = u.clamp(0, 1)
-        return p if threshold is None else (p > threshold).to(u.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (u,) = ctx.saved_tensors
-        return grad * ((u > 0) & (u < 1)).to(grad.dtype), None
-
-
-class ChannelNorm(nn.Module):
-    """BatchNorm (statistics over every position but the channel) or LayerNorm over the channel dimension ``dim``.
-
-    Examples::
-
-        >>> ChannelNorm(8, "batch")(torch.randn(10, 2, 8, 3)).shape    # normalises dim 2
-        torch.Size([10, 2, 8, 3])
-    """
-
-    def __init__(self, channels: int, kind: str, dim: int = 2, device=None, dtype=None):
-        super().__init__()
-        if kind not in ("batch", "layer"):
-            raise ValueError(f"norm must be 'batch', 'layer' or None, got {kind!r}")
-        self.kind, self.dim = kind, dim
-        fk = {"device": device, "dtype": dtype}
-        self.norm = nn.BatchNorm1d(channels, **fk) if kind == "batch" else nn.LayerNorm(channels, **fk)
-
-    def forward(self, x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
-        d = self.dim if dim is None else dim
-        moved = x.movedim(d, -1)
-        if self.kind == "layer":
-            return self.norm(moved).movedim(-1, d)
-        return self.norm(moved.reshape(-1, moved.shape[-1])).reshape(moved.shape).movedim(-1, d)
+EVAL_THRESHOLD = 0.5  # eval_mode="threshold" fires where p > 1/2, the spike's most likely value
 
 
 @register("spike_sampler")
@@ -106,10 +50,8 @@ class SpikeSampler(SpikeEmitter, ChannelModule):
     def __init__(self, channels: int | None = None, *, norm: str | None = None, norm_first: bool = False,
                  eval_mode: str = "sample", seed: int | None = None, device=None, dtype=None):
         super().__init__(channels, False, device, dtype)
-        if norm not in (None, "batch", "layer"):
-            raise ValueError(f"norm must be 'batch', 'layer' or None, got {norm!r}")
-        if eval_mode not in EVAL_MODES:
-            raise ValueError(f"eval_mode must be one of {EVAL_MODES}, got {eval_mode!r}")
+        _checks.one_of(norm, "norm", (*NORMS, None))
+        _checks.one_of(eval_mode, "eval_mode", EVAL_MODES)
         self.norm_kind, self.norm_first, self.eval_mode = norm, norm_first, eval_mode
         self.manual_seed(seed)
         self._maybe_build()
@@ -161,12 +103,15 @@ class SpikeSampler(SpikeEmitter, ChannelModule):
         if x.ndim < channel_dim + 1:
             layout = "[T, B, C, ...]" if channel_dim == 2 else "[B, C, ...]"
             raise ValueError(f"x must have layout {layout}, got shape {tuple(x.shape)}")
+        _checks.check_finite(x, "x")
         self.ensure_channels(x.shape[channel_dim])
         u = self.probability_input(x, channel_dim)
         if not self.training and self.eval_mode != "sample":
-            return _ClampSTE.apply(u, None if self.eval_mode == "expectation" else 0.5)
+            return clamped(u, None if self.eval_mode == "expectation" else EVAL_THRESHOLD)
         if noise is not None and noise.shape != u.shape:
             raise ValueError(f"noise must have the input's shape {tuple(u.shape)}, got {tuple(noise.shape)}")
+        if noise is not None:
+            _checks.check_finite(noise, "noise")
         return sample_spikes(u, self.noise(u) if noise is None else noise)
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,19 +1,24 @@
 """The LIF soma as a module: learnable per-channel threshold and the soma options, no state."""
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
 from torch import nn
 
-from ..functional.lif import check_soma_options, lif_step
-from ..ops.dispatch import BACKENDS
-from ..ops.lif_scan import lif_scan
-from ..functional.surrogate import SURROGATES, Surrogate, resolve
-from ._lazy import ChannelModule
+from .. import _checks, sdn
+from ..functional import lif
+from ..functional.lif import SomaOptions
+from ..functional.surrogate import Surrogate
+from ..ops.lif_scan import scan
+from ..ops.dispatch import check_backend
+from ._channels import ChannelModule
 from .emitter import SpikeEmitter
 
-__all__ = ["LIFSoma"]
+__all__ = ["LIFSoma", "set_backend"]
+
+log = logging.getLogger(__name__)
 
 
 def channel_view(p: torch.Tensor, ndim: int, channel_dim: int) -> torch.Tensor:
@@ -47,7 +52,7 @@ class LIFSoma(SpikeEmitter, ChannelModule):
             ``backend``) or ``"sdn"`` (SpikingSSM's surrogate dynamic network: one parallel, approximate pass with
             the local gradient; needs ``reset="hard"``, ``v_reset=0``, a shared β with trained weights and a neuron
             at rest at each sequence start; see :mod:`snn_ssm.sdn`). Single steps are always exact. Settable later
-            (``soma.reset_mode = "exact"``, or :func:`snn_ssm.sdn.to_exact` on a model). Default: ``"exact"``.
+            (``soma.reset_mode = "exact"``, or :func:`snn_ssm.to_exact` on a model). Default: ``"exact"``.
         sdn_variant (str): ``"paper"`` (the published network) or ``"scan"`` (ours: the reset computed by a
             parallel scan, see :mod:`snn_ssm.sdn`). Default: ``"paper"``.
         sdn_path (str, optional): a weights file written by ``python -m snn_ssm sdn-train`` (default: the shipped
@@ -63,35 +68,50 @@ class LIFSoma(SpikeEmitter, ChannelModule):
     _channel_key = "ln_vth"
 
     def __init__(self, channels: int | None = None, *, beta=0.125, learn_beta: bool = False, v_th: float = 1.0,
-                 learn_threshold: bool = True, shared: bool = False, v_reset: float = 0.0, reset: str = "hard",
-                 detach_reset: bool = False, grad_mode: str = "bptt", surrogate: Surrogate = "triangle",
-                 alpha: float | None = None, backend: str = "auto", reset_mode: str = "exact",
+                 learn_threshold: bool = True, shared: bool = False, v_reset: float = SomaOptions.v_reset,
+                 reset: str = SomaOptions.reset, detach_reset: bool = SomaOptions.detach_reset,
+                 grad_mode: str = SomaOptions.grad_mode, surrogate: Surrogate = SomaOptions.surrogate,
+                 alpha: float | None = SomaOptions.alpha, backend: str = "auto", reset_mode: str = "exact",
                  sdn_variant: str = "paper", sdn_path=None, device=None, dtype=None):
         super().__init__(channels, shared, device, dtype)
-        check_soma_options(reset, grad_mode)
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.options = SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha)
         self.backend = backend
         beta_t = torch.as_tensor(beta, dtype=self._anchor.dtype, device=self._anchor.device).clone()
         if beta_t.ndim > 1 or not bool(((beta_t >= 0) & (beta_t <= 1)).all()):
             raise ValueError(f"beta must be a scalar or 1-D per-channel tensor with values in [0, 1], got {beta!r}")
         if beta_t.ndim == 1 and channels is not None and beta_t.numel() not in (1, channels):
             raise ValueError(f"beta has {beta_t.numel()} entries but channels={channels}")
-        if isinstance(v_th, bool) or not isinstance(v_th, (int, float)) or not v_th > 0:
-            raise ValueError(f"v_th must be a positive number, got {v_th!r}")
-        self.fire = resolve(surrogate, alpha)  # validates surrogate/alpha; the x -> spikes function in use
-        self.surrogate_name = surrogate if isinstance(surrogate, str) else \
-            getattr(surrogate, "__qualname__", type(surrogate).__name__)
-        self.v_th_init, self.learn_threshold = float(v_th), learn_threshold
-        self.v_reset, self.reset_kind = float(v_reset), reset
-        self.detach_reset, self.grad_mode = detach_reset, grad_mode
+        self.v_th_init, self.learn_threshold = _checks.positive_number(v_th, "v_th"), learn_threshold
         if learn_beta:
             self.beta = nn.Parameter(beta_t)
         else:
             self.register_buffer("beta", beta_t)
-        self.sdn_variant, self.sdn_path = sdn_variant, sdn_path
+        self.sdn_variant = _checks.one_of(sdn_variant, "sdn_variant", tuple(sdn.VARIANTS))
+        self.sdn_path = sdn_path
+        self._sdn: sdn.Frozen | None = None
         self.reset_mode = reset_mode
         self._maybe_build()
+
+    # The options as attributes of the soma (read-only views of ``options``).
+    fire = property(lambda self: self.options.fire, doc="The ``x -> spikes`` function in use.")
+    reset_kind = property(lambda self: self.options.reset, doc="``\"hard\"``, ``\"soft\"`` or ``\"none\"``.")
+    v_reset = property(lambda self: self.options.v_reset)
+    detach_reset = property(lambda self: self.options.detach_reset)
+    grad_mode = property(lambda self: self.options.grad_mode)
+
+    @property
+    def surrogate_name(self) -> str:
+        s = self.options.surrogate
+        return s if isinstance(s, str) else getattr(s, "__qualname__", type(s).__name__)
+
+    @property
+    def backend(self) -> str:
+        """The multi-step kernel (see :mod:`snn_ssm.ops.dispatch`); checked when set."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        self._backend = check_backend(value)
 
     @property
     def reset_mode(self) -> str:
@@ -101,19 +121,24 @@ class LIFSoma(SpikeEmitter, ChannelModule):
 
     @reset_mode.setter
     def reset_mode(self, mode: str) -> None:
-        if mode not in ("exact", "sdn"):
-            raise ValueError(f"reset_mode must be 'exact' or 'sdn', got {mode!r}")
+        _checks.one_of(mode, "reset_mode", ("exact", "sdn"))
         if mode == "sdn":
-            from ..sdn import load_sdn
-
             if self.reset_kind != "hard" or self.v_reset != 0:
                 raise ValueError(f"reset_mode='sdn' needs reset='hard' and v_reset=0 (the SDN predicts the membrane "
                                  f"after a reset to 0), got reset={self.reset_kind!r}, v_reset={self.v_reset:g}")
             if isinstance(self.beta, nn.Parameter):
                 raise ValueError("reset_mode='sdn' needs a fixed beta (its weights are trained per beta); "
                                  "use learn_beta=False")
-            self.__dict__["_sdn"] = load_sdn(self.beta, self.sdn_variant, self.sdn_path)  # frozen: not a submodule
+            self._sdn = sdn.Frozen(sdn.load_sdn(self.beta, self.sdn_variant, self.sdn_path))
+        else:
+            self._sdn = None
         self._reset_mode = mode
+
+    @property
+    def sdn(self) -> "sdn.SDN | None":
+        """The frozen SDN in use (``reset_mode="sdn"``), else ``None``; held outside the module tree (not in the
+        ``state_dict``, not moved by ``.to()``)."""
+        return None if self._sdn is None else self._sdn.net
 
     def _build(self, rows: int) -> None:
         if self.beta.ndim == 1 and self.beta.numel() not in (1, rows):
@@ -133,51 +158,68 @@ class LIFSoma(SpikeEmitter, ChannelModule):
         v_th = self.v_th if not self.shared else self.v_th.reshape(())
         return channel_view(self.beta, ndim, channel_dim), channel_view(v_th, ndim, channel_dim)
 
-    def _options(self) -> dict:
-        return dict(v_reset=self.v_reset, reset=self.reset_kind, detach_reset=self.detach_reset,
-                    grad_mode=self.grad_mode, surrogate=self.fire)
-
     def run(self, y: torch.Tensor, v0: torch.Tensor | None, skip_input: torch.Tensor | None = None,
             skip_weight: torch.Tensor | None = None):
         """Sequence ``y`` ``[T, B, C, *]`` from membrane ``v0`` → ``(spikes, v_T)``; with ``skip_input`` (like ``y``)
-        and per-channel ``skip_weight`` ``[C]`` the soma runs on ``y + skip_weight·skip_input``, fused in the kernel."""
+        and per-channel ``skip_weight`` ``[C]`` the soma runs on ``y + skip_weight·skip_input``, fused in the kernel.
+        The caller has checked ``y`` (this is the hot path: no host synchronisation)."""
         beta, v_th = self._broadcast(y.ndim - 1, 1)
         if skip_weight is not None:
             skip_weight = channel_view(skip_weight, y.ndim - 1, 1)
-        if self._reset_mode == "sdn":
+        if self._sdn is not None:
             return self._run_sdn(y, v0, v_th, skip_input, skip_weight)
-        return lif_scan(y, v0, beta, v_th, skip_input=skip_input, skip_weight=skip_weight, backend=self.backend,
-                        **self._options())
+        return scan(y, v0, beta, v_th, self.options, skip_input=skip_input, skip_weight=skip_weight,
+                    backend=self.backend)
 
     def _run_sdn(self, y, v0, v_th, skip_input, skip_weight):
-        from ..sdn import sdn_lif
-
         if v0 is not None and bool(v0.ne(0).any()):
             raise ValueError("reset_mode='sdn' runs each sequence from rest, but the neuron holds a non-zero membrane "
                              "from an earlier call: reset it first (reset(), reset_net, utils.reset) or use "
                              "reset_mode='exact' to continue a sequence")
         if skip_input is not None:
             y = y + skip_weight * skip_input
-        return sdn_lif(y * (1.0 / v_th), self._sdn, self.fire)
+        return sdn.sdn_lif(y * (1.0 / v_th), self._sdn.net, self.fire)
 
     def forward(self, y: torch.Tensor, skip_input: torch.Tensor | None = None,
                 skip_weight: torch.Tensor | None = None) -> torch.Tensor:
         """Spikes for a whole sequence ``y`` ``[T, B, C, *]`` from rest (stateless; see ``LIF`` for a neuron);
         ``skip_input``/``skip_weight`` add a fused D-skip as in :meth:`run`."""
+        _checks.check_tensor(y, "y", min_ndim=3, layout="[T, B, C, ...]", device_of=self._anchor)
+        if skip_input is not None:
+            _checks.check_finite(skip_input, "skip_input")
         self.ensure_channels(y.shape[2], "y")
         return self.run(y, None, skip_input, skip_weight)[0]
 
     def run_step(self, y: torch.Tensor, v: torch.Tensor | None):
         """One step ``y`` ``[B, C, *]`` → ``(spikes, v_next)``."""
         beta, v_th = self._broadcast(y.ndim, 1)
-        return lif_step(y, torch.zeros_like(y) if v is None else v, beta, v_th, **self._options())
+        return lif.step(y, torch.zeros_like(y) if v is None else v, beta, v_th, self.options)
 
     def extra_repr(self) -> str:
-        surrogate = repr(self.fire) if isinstance(self.surrogate_name, str) and self.surrogate_name in SURROGATES \
-            else self.surrogate_name
+        surrogate = repr(self.fire) if isinstance(self.options.surrogate, str) else self.surrogate_name
         beta = f"{self.beta.item():g}" if self.beta.ndim == 0 else f"[{self.beta.numel()} values]"
         return (f"channels={self.channels}, beta={beta}, learn_beta={isinstance(self.beta, nn.Parameter)}, "
                 f"v_th={self.v_th_init:g}, learn_threshold={self.learn_threshold}, "
                 f"reset={self.reset_kind!r}, v_reset={self.v_reset:g}, detach_reset={self.detach_reset}, "
                 f"grad_mode={self.grad_mode!r}, surrogate={surrogate}, shared={self.shared}, backend={self.backend!r}"
                 + (f", reset_mode='sdn', sdn_variant={self.sdn_variant!r}" if self._reset_mode == "sdn" else ""))
+
+
+def set_backend(model: nn.Module, backend: str) -> int:
+    """Set the multi-step kernel of every snn_ssm soma in ``model`` (its neurons and spiking layers, any framework).
+
+    ``backend`` is one of ``"auto"``, ``"torch"``, ``"numba"``, ``"cupy"``, ``"triton"``; availability is checked
+    at the next call, which raises with the install command if the backend is missing. Returns how many modules
+    were switched. Examples::
+
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), snn_ssm.LIF(4))
+        >>> _ = snn_ssm.set_backend(net, "torch")        # "cupy" on a GPU
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_backend(backend)
+    somas = [m for m in model.modules() if isinstance(m, LIFSoma)]
+    for m in somas:
+        m.backend = backend
+    log.info("set_backend: %d module(s) now use backend=%r", len(somas), backend)
+    return len(somas)

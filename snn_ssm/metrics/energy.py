@@ -129,7 +129,7 @@ class EnergyMeter:
         return hook
 
     def _gsu(self, name):
-        from ..blocks.binary import ternary_weight
+        from ..functional.quant import ternary_weight
 
         def hook(module, args, output):
             y = args[0].detach()
@@ -141,7 +141,7 @@ class EnergyMeter:
         return hook
 
     def __enter__(self):
-        from ..blocks.binary import GatedSpikingUnit
+        from ..blocks.gsu import GatedSpikingUnit
 
         for name, m in self.model.named_modules():
             if isinstance(m, GatedSpikingUnit):  # before its children: its identity path is counted here

@@ -13,7 +13,7 @@ class SpikeRateMonitor:
     and neurons, spike samplers, Heaviside and ternary spike functions) while active (a context manager).
 
     ``rates()`` gives the mean firing rate per module name (spikes per neuron per step); sparsity is ``1 - rate``.
-    snnTorch adapters (whose output is ``(spk, mem)``) are counted at the adapter.
+    Modules whose output is a tuple (snnTorch neurons: ``(spk, mem)``) are counted on its first element.
 
     Examples::
 
@@ -41,8 +41,7 @@ class SpikeRateMonitor:
 
     def __enter__(self):
         for name, m in self.model.named_modules():
-            # snnTorch adapters run their inner neuron's functions, not its forward: hook the adapter itself
-            if isinstance(m, SpikeEmitter) or isinstance(getattr(m, "neuron", None), SpikeEmitter):
+            if isinstance(m, SpikeEmitter):
                 self._handles.append(m.register_forward_hook(self._hook(name or type(m).__name__)))
         return self
 

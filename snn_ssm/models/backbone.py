@@ -6,7 +6,8 @@ from torch import nn
 
 from .. import _checks
 from ..registry import register
-from ..blocks import ResidualBlock, S4DLayer, SequenceNorm, SpikingS4D
+from ..blocks import ResidualBlock, S4DLayer, SpikingS4D
+from ..layers.norm import ChannelNorm
 
 __all__ = ["SequenceClassifier", "SpikingSSM", "S4D"]
 
@@ -32,8 +33,7 @@ class SequenceClassifier(nn.Module):
                  dropout: float = 0.0, wrap: bool = True, final_norm: str | None = None, device=None, dtype=None):
         super().__init__()
         for name, v in (("d_input", d_input), ("d_output", d_output), ("d_model", d_model), ("n_layers", n_layers)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+            _checks.positive_int(v, name)
         fk = {"device": device, "dtype": dtype}
         if encoder == "linear":
             self.encoder = nn.Linear(d_input, d_model, **fk)
@@ -45,7 +45,7 @@ class SequenceClassifier(nn.Module):
         self.blocks = nn.ModuleList(
             ResidualBlock(layer_factory(), d_model, norm=norm, prenorm=prenorm, dropout=dropout, **fk) if wrap
             else layer_factory() for _ in range(n_layers))
-        self.final_norm = SequenceNorm(d_model, final_norm, device, dtype) if final_norm is not None else None
+        self.final_norm = ChannelNorm(d_model, final_norm, device=device, dtype=dtype) if final_norm is not None else None
         self.decoder = nn.Linear(d_model, d_output, **fk)
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -64,9 +64,10 @@ class SequenceClassifier(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The residual stream after the last block, ``[T, B, d_model]``."""
-        z = self._encode(x)
-        for block in self.blocks:
-            z = block(z)
+        z = self._encode(x)  # the one input check of the model; the blocks below trust what they are given
+        with _checks.checked():
+            for block in self.blocks:
+                z = block(z)
         return self.final_norm(z) if self.final_norm is not None else z
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -91,13 +92,12 @@ class SpikingSSM(SequenceClassifier):
         d_output (int): classes.
         d_model (int): channels H. Default: ``256``.
         n_layers (int): blocks. Default: ``4``.
-        d_state (int): S4D state size N. Default: ``64``.
-        bidirectional (bool): two-sided S4D kernels. Default: ``False``.
         dropout (float): time-tied dropout inside each layer (on the spikes) and after it. Default: ``0.0``.
         norm (str or None): ``"layer"``, ``"batch"`` or ``None``. Default: ``"layer"``.
         prenorm (bool): normalise before the layer (else after the residual sum). Default: ``False``.
         encoder (str): ``"linear"`` or ``"embedding"``. Default: ``"linear"``.
-        **layer_kwargs: further :class:`~snn_ssm.blocks.SpikingS4D` options (soma, dt range, ...).
+        **layer_options: :class:`~snn_ssm.blocks.SpikingS4D` options: the S4D's (``d_state`` = 64,
+            ``bidirectional``, dt range, ...; :class:`~snn_ssm.layers.dendrite.S4DOptions`) and the soma's.
 
     Examples::
 
@@ -108,14 +108,13 @@ class SpikingSSM(SequenceClassifier):
 
     layer_cls = SpikingS4D
 
-    def __init__(self, d_input: int, d_output: int, *, d_model: int = 256, n_layers: int = 4, d_state: int = 64,
-                 bidirectional: bool = False, dropout: float = 0.0, norm: str | None = "layer",
-                 prenorm: bool = False, encoder: str = "linear", device=None, dtype=None, **layer_kwargs):
+    def __init__(self, d_input: int, d_output: int, *, d_model: int = 256, n_layers: int = 4, dropout: float = 0.0,
+                 norm: str | None = "layer", prenorm: bool = False, encoder: str = "linear", device=None, dtype=None,
+                 **layer_options):
         fk = {"device": device, "dtype": dtype}
 
         def make_layer():
-            return self.layer_cls(d_model, d_state=d_state, bidirectional=bidirectional, dropout=dropout,
-                                  **fk, **layer_kwargs)
+            return self.layer_cls(d_model, dropout=dropout, **fk, **layer_options)
 
         super().__init__(make_layer, d_input=d_input, d_output=d_output, d_model=d_model, n_layers=n_layers,
                          encoder=encoder, norm=norm, prenorm=prenorm, dropout=dropout, **fk)

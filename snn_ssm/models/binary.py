@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 
-from ..blocks.binary import BinaryS4D, S4DGSU
+from ..blocks import BinaryS4D, S4DGSU
 from ..registry import register
 from .backbone import SequenceClassifier
 

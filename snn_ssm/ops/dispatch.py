@@ -13,7 +13,7 @@ import importlib.util
 import logging
 import os
 
-__all__ = ["BACKENDS", "use_backend", "requested_backend", "available", "choose"]
+__all__ = ["BACKENDS", "check_backend", "use_backend", "requested_backend", "available", "choose"]
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,8 @@ _override: contextvars.ContextVar[str | None] = contextvars.ContextVar("snn_ssm_
 _logged: set = set()
 
 
-def _check(name: str, what: str) -> str:
+def check_backend(name: str, what: str = "backend") -> str:
+    """``name`` if it is one of :data:`BACKENDS`, else ``ValueError`` naming ``what`` (the one backend check)."""
     if name not in BACKENDS:
         raise ValueError(f"{what} must be one of {BACKENDS}, got {name!r}")
     return name
@@ -44,7 +45,7 @@ def use_backend(name: str):
         >>> with snn_ssm.ops.use_backend("torch"):
         ...     spikes = neuron(x)          # the pure-torch reference, whatever is installed
     """
-    token = _override.set(_check(name, "backend"))
+    token = _override.set(check_backend(name, "backend"))
     try:
         yield
     finally:
@@ -53,13 +54,13 @@ def use_backend(name: str):
 
 def requested_backend(explicit: str | None = None) -> str:
     if explicit is not None and explicit != "auto":
-        return _check(explicit, "backend")
+        return check_backend(explicit, "backend")
     scoped = _override.get()
     if scoped is not None:
         return scoped
     env = os.environ.get(ENV_VAR)
     if env:
-        return _check(env.strip().lower(), f"the environment variable {ENV_VAR}")
+        return check_backend(env.strip().lower(), f"the environment variable {ENV_VAR}")
     return "auto"
 
 

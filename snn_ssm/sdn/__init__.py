@@ -27,21 +27,24 @@ Two variants are shipped for β ∈ {0.125, 0.25, 0.5, 0.75, 0.9}, both trained 
   (:func:`~snn_ssm.sdn.model.reset_scan`). It stays parallel, has the same 153 parameters, and is exact whenever
   ``p̂`` is. ``python -m snn_ssm sdn-report`` measures both variants.
 
-:func:`to_exact` switches a model trained with the SDN to the exact neuron (for inference, or to fine-tune).
+:func:`snn_ssm.to_exact` switches a model trained with the SDN to the exact neuron (for inference, or to
+fine-tune). The trainer and the report (``python -m snn_ssm sdn-train`` / ``sdn-report``) live in
+:mod:`snn_ssm.tools`, beside the CLI: this package is a floor the soma stands on and imports nothing above it.
 """
 from __future__ import annotations
 
 import copy
 import os
+import weakref
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
-from torch import nn
 
 from .model import SDN, reset_scan
 
-__all__ = ["SDN", "VARIANTS", "SHIPPED_BETAS", "load_sdn", "shipped", "weights_path", "predict", "sdn_lif",
-           "to_exact", "reset_scan", "ENV_VAR"]
+__all__ = ["SDN", "VARIANTS", "SHIPPED_BETAS", "Frozen", "load_sdn", "shipped", "weights_path", "predict", "sdn_lif",
+           "reset_scan", "ENV_VAR"]
 
 #: Architecture of each variant (keyword arguments of :class:`SDN`) and the data it is trained on.
 VARIANTS = {"paper": dict(arch=dict(), data="gaussian"),
@@ -50,7 +53,22 @@ SHIPPED_BETAS = (0.125, 0.25, 0.5, 0.75, 0.9)
 #: A folder searched before the shipped weights (files named as :func:`weights_path` names them).
 ENV_VAR = "SNN_SSM_SDN_DIR"
 _WEIGHTS = Path(__file__).parent / "weights"
-_cache: dict = {}
+_cache: dict = {}  # (path, beta, variant) -> the loaded network, shared by every soma that asks for it
+_copies: "weakref.WeakKeyDictionary[SDN, dict]" = weakref.WeakKeyDictionary()  # net -> {(device, dtype): copy}
+
+
+class Frozen(NamedTuple):
+    """A frozen SDN held by a soma outside its module tree: not a submodule, so it is neither in the soma's
+    ``state_dict`` nor moved by ``.to()`` (:func:`predict` keeps a copy per device and dtype).
+
+    Examples::
+
+        >>> soma = snn_ssm.LIFSoma(4, reset_mode="sdn")
+        >>> isinstance(soma._sdn, Frozen) and "sdn" not in dict(soma.named_modules())
+        True
+    """
+
+    net: SDN
 
 
 def weights_path(beta: float, variant: str = "paper", folder: str | os.PathLike | None = None) -> Path:
@@ -137,7 +155,7 @@ def predict(net: SDN, x: torch.Tensor) -> torch.Tensor:
     """
     T = x.shape[0]
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    copies = net.__dict__.setdefault("_copies", {})  # one copy per device and dtype; the loaded net stays put
+    copies = _copies.setdefault(net, {})  # one copy per device and dtype; the loaded net stays put
     key = (x.device, dtype)
     if key not in copies:
         copies[key] = copy.deepcopy(net).to(device=x.device, dtype=dtype)
@@ -163,19 +181,3 @@ def sdn_lif(x: torch.Tensor, net: SDN, fire):
     s = fire(u - 1.0)
     return s, u[-1] - s[-1] * u[-1]
 
-
-def to_exact(model: nn.Module) -> nn.Module:
-    """Switch every soma in ``model`` from the SDN to the exact neuron (in place); returns ``model``.
-
-    Examples::
-
-        >>> model = snn_ssm.SpikingSSM(1, 10, d_model=16, n_layers=1, reset_mode="sdn")
-        >>> to_exact(model).blocks[0].layer.soma.reset_mode
-        'exact'
-    """
-    from ..layers.soma import LIFSoma
-
-    for m in model.modules():
-        if isinstance(m, LIFSoma):
-            m.reset_mode = "exact"
-    return model

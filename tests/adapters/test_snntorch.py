@@ -28,7 +28,7 @@ def test_explicit_state_loop_equals_multi_step_and_core():
     seq = SSMDendriteLIF(4, multi_step=True, dtype=torch.float64)
     core = layers.SSMDendriteLIF(4, dtype=torch.float64)
     seq.load_state_dict(step.state_dict())
-    core.load_state_dict(step.neuron.state_dict())
+    core.load_state_dict(step.state_dict())
     s_loop, mem = explicit_loop(step, x)
     s_seq, mem_seq = seq(x)
     assert torch.equal(s_loop, s_seq) and torch.equal(s_seq, core(x))
@@ -40,10 +40,10 @@ def test_gradients_equal_core():
     x = torch.randn(30, 2, 3, requires_grad=True)
     ours = SSMDendriteLIF(3, multi_step=True)
     core = layers.SSMDendriteLIF(3)
-    core.load_state_dict(ours.neuron.state_dict())
+    core.load_state_dict(ours.state_dict())
     w = torch.randn(30, 2, 3)
     (ours(x)[0] * w).sum().backward()
-    g = x.grad.clone(), ours.neuron.dendrite.log_dt.grad.clone()
+    g = x.grad.clone(), ours.dendrite.log_dt.grad.clone()
     x.grad = None
     (core(x) * w).sum().backward()
     torch.testing.assert_close(g[0], x.grad)
@@ -67,12 +67,12 @@ def test_utils_reset_and_reset_mem_clear_membrane_and_dendrite():
     net = torch.nn.Sequential(torch.nn.Linear(3, 3), n)
     for _ in range(5):
         net(torch.randn(2, 3))
-    assert n.mem.shape == (2, 3) and n._nstate.h is not None
+    assert n.mem.shape == (2, 3) and n._state.h is not None
     utils.reset(net)
-    assert not n.mem.any() and n._nstate.h is None
+    assert not n.mem.any() and n._state.h is None
     net(torch.randn(4, 3))  # a new batch size after a reset is fine
     n.reset_mem()
-    assert n.mem.numel() == 0 and n._nstate == (None, None)
+    assert n.mem.numel() == 0 and n._state == (None, None)
 
 
 def test_detach_hidden_truncates_bptt_through_the_dendrite_too():
@@ -146,7 +146,7 @@ def test_save_and_state_dict_round_trip():
 def test_threshold_and_beta_are_the_neurons_parameters():
     n = LIF(3, beta=0.3, threshold=2.0, learn_threshold=True)
     assert torch.allclose(n.threshold, torch.full((3,), 2.0)) and n.beta.item() == pytest.approx(0.3)
-    assert "threshold" not in dict(n.named_buffers()) and "neuron.ln_vth" in dict(n.named_parameters())
+    assert "threshold" not in dict(n.named_buffers()) and "ln_vth" in dict(n.named_parameters())
     with pytest.raises(ValueError, match="reset_mechanism"):
         LIF(3, reset_mechanism="hard")
 
@@ -156,8 +156,8 @@ def test_swap_leaky():
                               snn.Leaky(beta=0.9, threshold=0.8, init_hidden=True, reset_mechanism="zero"))
     snn_ssm.swap_neurons(net, d_state=4)
     n = net[1]
-    assert isinstance(n, SSMDendriteLIF) and n.init_hidden and n.neuron.reset_kind == "hard"
-    assert n.beta.item() == pytest.approx(0.9) and n.neuron.v_th_init == pytest.approx(0.8)
+    assert isinstance(n, SSMDendriteLIF) and n.init_hidden and n.reset_kind == "hard"
+    assert n.beta.item() == pytest.approx(0.9) and n.v_th_init == pytest.approx(0.8)
     assert net(torch.rand(2, 10)).shape == (2, 5)
     with pytest.raises(ValueError, match="graded"):
         snn_ssm.swap_neurons(snn.Leaky(beta=0.5, graded_spikes_factor=2.0))
@@ -165,7 +165,7 @@ def test_swap_leaky():
 
 def test_set_backend_reaches_the_neuron_inside_an_adapter():
     net = torch.nn.Sequential(torch.nn.Linear(3, 3), SSMDendriteLIF(3, init_hidden=True, multi_step=True))
-    assert snn_ssm.set_backend(net, "torch") == 1 and net[1].neuron.backend == "torch"
+    assert snn_ssm.set_backend(net, "torch") == 1 and net[1].backend == "torch"
 
 
 def test_spike_rate_monitor_counts_snntorch_adapters():

@@ -8,7 +8,8 @@ import torch
 
 import snn_ssm
 from snn_ssm import BinaryS4D, BinaryS4DGSUNet, BinaryS4DNet, GatedSpikingUnit, S4DGSU
-from snn_ssm.blocks import HeavisideSpike, TernarySpike, ternary_weight
+from snn_ssm.functional.quant import ternary_weight
+from snn_ssm.layers import HeavisideSpike, TernarySpike
 from snn_ssm.metrics import SpikeRateMonitor
 from snn_ssm.models import BINARY_CONFIGS
 

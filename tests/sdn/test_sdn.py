@@ -4,9 +4,10 @@ import torch
 
 from snn_ssm import LIF, SSMDendriteLIF, SpikingS4D, SpikingSSM
 from snn_ssm.functional import lif_seq
-from snn_ssm.sdn import SDN, SHIPPED_BETAS, load_sdn, predict, reset_scan, shipped, to_exact
-from snn_ssm.sdn.data import exact_targets, gaussian
-from snn_ssm.sdn.train import agreement, recorded_test_set
+from snn_ssm import to_exact
+from snn_ssm.sdn import SDN, SHIPPED_BETAS, load_sdn, predict, reset_scan, shipped
+from snn_ssm.training.sdn_inputs import exact_targets, gaussian
+from snn_ssm.training.sdn_train import agreement, recorded_test_set
 
 
 def test_published_size_and_reduction_preserve_the_function():
@@ -86,7 +87,7 @@ def test_sdn_mode_is_the_prediction_with_a_local_surrogate_gradient():
     lif = LIF(3, reset_mode="sdn", learn_threshold=True)
     x = (torch.randn(80, 2, 3) + 0.3).requires_grad_()
     s = lif(x)
-    m_hat = predict(lif._sdn, x.detach())
+    m_hat = predict(lif.sdn, x.detach())
     assert torch.equal(s, (m_hat + x.detach() - 1 >= 0).float())
     t0 = 40
     (g,) = torch.autograd.grad(s[t0].sum(), x)

@@ -6,34 +6,48 @@ membrane, β and v_th. Kernels run named surrogates; numba takes float32/float64
 float16/bfloat16 inputs, whose membrane is kept in float32 (by every backend, the reference included: spikes come
 back in the input's dtype, the final membrane in float32). Anything else uses the reference.
 
-Storage for the backward: the membrane at the start of every 16-step chunk (0.25 bytes per neuron-step in fp32,
-1.25 with the uint8 spikes the kernel may keep) — the backward recomputes each chunk from its checkpoint with the
-same floating-point operations as the forward, so the recomputed membranes and spikes are bit-identical and the
-gradients equal those of autograd through the reference loop (up to summation order).
+Two entry points: :func:`lif_scan`, the public op, checks its arguments (types, devices, value ranges, finite
+input) and calls :func:`scan`, which takes the options already checked (a :class:`~snn_ssm.functional.lif.SomaOptions`)
+and is what the neurons call. The storage for the backward and the kernels' derivation are in this folder's
+README.md.
 """
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import torch
 
-from ...functional.lif import check_soma_options, lif_seq
-from ...functional.surrogate import DEFAULT_ALPHA, SURROGATES, _Named
+from ... import _checks
+from ...functional.lif import SomaOptions, seq
+from ...functional.surrogate import NamedSurrogate
 from ..dispatch import choose
 
-__all__ = ["lif_scan", "lif_scan_ref"]
+__all__ = ["lif_scan", "lif_scan_ref", "scan", "KernelOptions"]
 
 _RESET_CODE = {"hard": 0, "soft": 1, "none": 2}
 _SURROGATE_CODE = {"triangle": 0, "atan": 1, "sigmoid": 2}
 _HALF = (torch.float16, torch.bfloat16)
 
 
-def _named_surrogate(surrogate, alpha):
-    """``(code, alpha)`` for a surrogate the kernels implement, else ``None``."""
-    if isinstance(surrogate, str) and surrogate in _SURROGATE_CODE:
-        return _SURROGATE_CODE[surrogate], float(DEFAULT_ALPHA[surrogate] if alpha is None else alpha)
-    if isinstance(surrogate, _Named):
-        name = {cls: n for n, cls in SURROGATES.items()}[surrogate.fn]
-        return (_SURROGATE_CODE[name], surrogate.alpha) if name in _SURROGATE_CODE else None
-    return None
+class KernelOptions(NamedTuple):
+    """The soma options as the kernels read them (numbers and codes, no Python objects)."""
+
+    v_reset: float
+    reset: int  # 0 hard, 1 soft, 2 none
+    detach_reset: bool
+    local: bool  # grad_mode == "local"
+    surrogate: int  # 0 triangle, 1 atan, 2 sigmoid
+    alpha: float
+
+    @staticmethod
+    def of(opts: SomaOptions) -> "KernelOptions | None":
+        """The kernel form of ``opts``, or ``None`` when its surrogate has no kernel implementation."""
+        fire = opts.fire
+        if not isinstance(fire, NamedSurrogate) or fire.name not in _SURROGATE_CODE:
+            return None
+        return KernelOptions(opts.v_reset, _RESET_CODE[opts.reset], opts.detach_reset, opts.grad_mode == "local",
+                             _SURROGATE_CODE[fire.name], fire.alpha)
 
 
 class _LIFScan(torch.autograd.Function):
@@ -70,10 +84,7 @@ def _impl(name: str):
     return impl
 
 
-
-
-
-def _kernel_support(y, surrogate, alpha) -> dict:
+def _kernel_support(y, kopts: KernelOptions | None) -> dict:
     support = {}
     for backend, device, dtypes in (("numba", "cpu", (torch.float32, torch.float64)),
                                     ("cupy", "cuda", (torch.float32, torch.float64, *_HALF)),
@@ -82,8 +93,9 @@ def _kernel_support(y, surrogate, alpha) -> dict:
             support[backend] = f"device {y.device.type} ({backend} runs on {device})"
         elif y.dtype not in dtypes:
             support[backend] = f"dtype {y.dtype} (it takes {', '.join(str(d) for d in dtypes)})"
-        elif _named_surrogate(surrogate, alpha) is None:
-            support[backend] = "a custom surrogate callable (kernels implement triangle/atan/sigmoid)"
+        elif kopts is None:
+            support[backend] = ("its surrogate has no kernel (kernels implement triangle, atan and sigmoid; "
+                                "fast_sigmoid and custom surrogate callables run the reference)")
         else:
             support[backend] = None
     return support
@@ -100,31 +112,75 @@ def _per_neuron(p, dtype: torch.dtype, y: torch.Tensor, step_shape) -> torch.Ten
     return torch.full((step_shape.numel(),), p, dtype=dtype, device=y.device)
 
 
-def _check_skip(y: torch.Tensor, skip_input, skip_weight) -> None:
+def _check_args(y, v0, beta, v_th, skip_input, skip_weight) -> None:
+    """Types, shapes and devices of :func:`lif_scan`'s arguments, then their values (finite input and state, β in
+    [0, 1], v_th > 0) with one host synchronisation for all tensors."""
+    if not isinstance(y, torch.Tensor) or not y.is_floating_point() or y.ndim < 1:
+        raise TypeError(f"y must be a floating-point tensor [T, B, *], got "
+                        f"{getattr(y, 'dtype', type(y).__name__)} of shape {tuple(getattr(y, 'shape', ()))}")
+    step_shape = y.shape[1:]
     if (skip_input is None) != (skip_weight is None):
         raise ValueError("skip_input and skip_weight go together: give both (the fused D-skip) or neither")
-    if skip_input is None:
-        return
-    if not isinstance(skip_input, torch.Tensor) or skip_input.shape != y.shape or skip_input.dtype != y.dtype \
-            or skip_input.device != y.device:
-        raise ValueError(f"skip_input must be a tensor like y ({tuple(y.shape)}, {y.dtype}, {y.device}), got "
+    if skip_input is not None and (not isinstance(skip_input, torch.Tensor) or skip_input.shape != y.shape
+                                   or skip_input.dtype != y.dtype):
+        raise ValueError(f"skip_input must be a tensor like y ({tuple(y.shape)}, {y.dtype}), got "
                          f"{getattr(skip_input, 'dtype', type(skip_input).__name__)} of shape "
                          f"{tuple(getattr(skip_input, 'shape', ()))}")
-    if isinstance(skip_weight, torch.Tensor):
-        try:
-            torch.broadcast_shapes(skip_weight.shape, y.shape[1:])
-        except RuntimeError:
-            raise ValueError(f"skip_weight of shape {tuple(skip_weight.shape)} does not broadcast to one step "
-                             f"{tuple(y.shape[1:])}") from None
-    elif isinstance(skip_weight, bool) or not isinstance(skip_weight, (int, float)):
-        raise TypeError(f"skip_weight must be a number or a tensor, got {type(skip_weight).__name__}")
+    values = []  # (name, 0-d bool tensor that must be True, what it must be)
+    for name, p, must in (("v0", v0, "finite"), ("beta", beta, "in [0, 1]"), ("v_th", v_th, "finite and > 0"),
+                          ("skip_input", skip_input, "finite"), ("skip_weight", skip_weight, "finite")):
+        if p is None:
+            continue
+        if isinstance(p, torch.Tensor):
+            if p.device != y.device:
+                raise ValueError(f"{name} is on {p.device} but y is on {y.device}: give every tensor argument of "
+                                 f"lif_scan on y's device (move it with .to(y.device))")
+            if not p.is_floating_point():
+                raise TypeError(f"{name} must be a floating-point tensor, got {p.dtype}")
+            if name != "skip_input":
+                try:
+                    ok = torch.broadcast_shapes(p.shape, step_shape) == step_shape
+                except RuntimeError:
+                    ok = False
+                if not ok:
+                    raise ValueError(f"{name} of shape {tuple(p.shape)} does not broadcast to one step "
+                                     f"{tuple(step_shape)} of y")
+            if name == "beta":
+                values.append((name, ((p >= 0) & (p <= 1)).all(), must))
+            elif name == "v_th":
+                values.append((name, ((p > 0) & torch.isfinite(p)).all(), must))
+            else:
+                values.append((name, torch.isfinite(p).all(), must))
+        elif name in ("v0", "skip_input") or isinstance(p, bool) or not isinstance(p, (int, float)):
+            raise TypeError(f"{name} must be a {'tensor' if name in ('v0', 'skip_input') else 'number or a tensor'}"
+                            f", got {type(p).__name__}")
+        elif not {"beta": 0 <= p <= 1, "v_th": 0 < p < math.inf}.get(name, math.isfinite(p)):
+            raise ValueError(f"{name} must be {must}, got {p!r}")
+    values.append(("y", torch.isfinite(y).all(), "finite"))
+    if torch.compiler.is_compiling() or bool(torch.stack([ok for _, ok, _ in values]).all()):
+        return
+    name, _, must = next(v for v in values if not bool(v[1]))
+    raise ValueError(f"{name} must be {must}, but it holds values that are not (NaN, Inf or out of range)")
+
+
+def _reference(y, v0, beta, v_th, opts: SomaOptions, skip_input=None, skip_weight=None):
+    if y.dtype in _HALF:  # the state is kept in float32 (as the kernels keep it); spikes in the input's dtype
+        up = (lambda p: p.float() if isinstance(p, torch.Tensor) else p)
+        s, v_T = _reference(y.float(), up(v0), up(beta), up(v_th), opts, up(skip_input), up(skip_weight))
+        return s.to(y.dtype), v_T
+    if skip_input is not None:
+        d = skip_weight.to(y.dtype) if isinstance(skip_weight, torch.Tensor) else skip_weight
+        y = y + d * skip_input
+    return seq(y, v0, beta, v_th, opts)
 
 
 def lif_scan_ref(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, skip_input: torch.Tensor | None = None,
-                 skip_weight=None, v_reset: float = 0.0, reset: str = "hard", detach_reset: bool = False,
-                 grad_mode: str = "bptt", surrogate="triangle", alpha: float | None = None):
+                 skip_weight=None, v_reset: float = SomaOptions.v_reset, reset: str = SomaOptions.reset,
+                 detach_reset: bool = SomaOptions.detach_reset, grad_mode: str = SomaOptions.grad_mode,
+                 surrogate=SomaOptions.surrogate, alpha: float | None = SomaOptions.alpha):
     """The pure-torch reference of :func:`lif_scan`: :func:`~snn_ssm.functional.lif_seq` on
-    ``y + skip_weight * skip_input`` (autograd through an exact loop).
+    ``y + skip_weight * skip_input`` (autograd through an exact loop; a float16/bfloat16 ``y`` runs with a float32
+    membrane, as the kernels run it).
 
     Examples::
 
@@ -132,22 +188,21 @@ def lif_scan_ref(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, sk
         >>> s.shape, v.shape
         (torch.Size([100, 4, 8]), torch.Size([4, 8]))
     """
-    _check_skip(y, skip_input, skip_weight)
-    if skip_input is not None:
-        d = skip_weight.to(y.dtype) if isinstance(skip_weight, torch.Tensor) else skip_weight
-        y = y + d * skip_input
-    return lif_seq(y, v0, beta, v_th, v_reset=v_reset, reset=reset, detach_reset=detach_reset, grad_mode=grad_mode,
-                   surrogate=surrogate, alpha=alpha)
+    opts = SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha)
+    _check_args(y, v0, beta, v_th, skip_input, skip_weight)
+    return _reference(y, v0, beta, v_th, opts, skip_input, skip_weight)
 
 
 def lif_scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, skip_input: torch.Tensor | None = None,
-             skip_weight=None, v_reset: float = 0.0, reset: str = "hard", detach_reset: bool = False,
-             grad_mode: str = "bptt", surrogate="triangle", alpha: float | None = None, backend: str | None = None):
+             skip_weight=None, v_reset: float = SomaOptions.v_reset, reset: str = SomaOptions.reset,
+             detach_reset: bool = SomaOptions.detach_reset, grad_mode: str = SomaOptions.grad_mode,
+             surrogate=SomaOptions.surrogate, alpha: float | None = SomaOptions.alpha, backend: str | None = None):
     """:func:`snn_ssm.functional.lif_seq` computed by the fastest available backend.
 
     Args:
         y, v0, beta, v_th, v_reset, reset, detach_reset, grad_mode, surrogate, alpha: as in
-            :func:`~snn_ssm.functional.lif_seq` (``y`` ``[T, B, *]``; ``beta``/``v_th`` broadcastable to ``y[0]``).
+            :func:`~snn_ssm.functional.lif_seq` (``y`` ``[T, B, *]``; ``beta``/``v_th`` broadcastable to ``y[0]``;
+            every tensor on ``y``'s device).
         skip_input, skip_weight: the fused D-skip: the soma then runs on ``y + skip_weight * skip_input``, computed
             inside the kernel (SpikingSSM's ``K * x + D·x``: the layer reads the convolution output once and never
             writes the sum). ``skip_input`` has ``y``'s shape, ``skip_weight`` broadcasts to ``y[0]``; both get
@@ -158,28 +213,39 @@ def lif_scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, skip_i
     Returns:
         ``(spikes [T, B, *], v_T [B, *])``.
 
+    Raises:
+        TypeError, ValueError: naming the argument: a wrong type, shape or device, an unknown option, β outside
+            [0, 1], v_th <= 0, or NaN/Inf in ``y``, ``v0`` or the skip.
+
     Examples::
 
         >>> s, v = lif_scan(torch.randn(1000, 64, 256), None, beta=0.5, backend="numba")
     """
-    if not isinstance(y, torch.Tensor) or not y.is_floating_point() or y.ndim < 1:
-        raise TypeError(f"y must be a floating-point tensor [T, B, *], got "
-                        f"{getattr(y, 'dtype', type(y).__name__)} of shape {tuple(getattr(y, 'shape', ()))}")
-    check_soma_options(reset, grad_mode)
-    _check_skip(y, skip_input, skip_weight)
-    options = dict(v_reset=v_reset, reset=reset, detach_reset=detach_reset, grad_mode=grad_mode, surrogate=surrogate,
-                   alpha=alpha)
-    name = choose("lif_scan", y.device.type, _kernel_support(y, surrogate, alpha), backend)
+    opts = SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha)
+    _check_args(y, v0, beta, v_th, skip_input, skip_weight)
+    return scan(y, v0, beta, v_th, opts, skip_input=skip_input, skip_weight=skip_weight, backend=backend)
+
+
+def scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th, opts: SomaOptions, *,
+         skip_input: torch.Tensor | None = None, skip_weight=None, backend: str | None = None):
+    """:func:`lif_scan` for a caller that has checked its arguments and built ``opts`` (the neurons): no value
+    checks and no host synchronisation here, only the device check that keeps host pointers out of the kernels."""
+    kopts = KernelOptions.of(opts)
+    name = choose("lif_scan", y.device.type, _kernel_support(y, kopts), backend)
     if name == "torch":
-        if y.dtype in _HALF:  # the state is kept in float32 (as the kernels keep it); spikes in the input's dtype
-            up = (lambda p: p.float() if isinstance(p, torch.Tensor) else p)
-            s, v_T = lif_scan_ref(y.float(), up(v0), up(beta), up(v_th), skip_input=up(skip_input),
-                                  skip_weight=up(skip_weight), **options)
-            return s.to(y.dtype), v_T
-        return lif_scan_ref(y, v0, beta, v_th, skip_input=skip_input, skip_weight=skip_weight, **options)
+        return _reference(y, v0, beta, v_th, opts, skip_input, skip_weight)
+    for arg, p in (("v0", v0), ("beta", beta), ("v_th", v_th), ("skip_input", skip_input),
+                   ("skip_weight", skip_weight)):
+        if isinstance(p, torch.Tensor) and p.device != y.device:
+            raise ValueError(f"{arg} is on {p.device} but y is on {y.device}; the {name} kernel needs both on one "
+                             f"device")
+    return _launch(y, v0, beta, v_th, skip_input, skip_weight, name, kopts)
+
+
+@torch.compiler.disable  # the kernels run outside a compiled graph (a graph break), with their own autograd glue
+def _launch(y, v0, beta, v_th, skip_input, skip_weight, name: str, kopts: KernelOptions):
     T = y.shape[0]
     step_shape = y.shape[1:]
-    sg_code, a = _named_surrogate(surrogate, alpha)
     # Per-neuron parameters built with differentiable torch ops, so autograd sums their gradients back to the
     # shapes the caller gave (per channel, shared, ...); k = 1/v_th is rounded exactly as the reference rounds it.
     state_dtype = torch.float32 if y.dtype in _HALF else y.dtype
@@ -190,6 +256,5 @@ def lif_scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th=1.0, *, skip_i
             else v0.to(state_dtype).expand(step_shape)).reshape(-1)  # a broadcastable v0 must not be read short
     x_n = None if skip_input is None else skip_input.reshape(T, -1)
     d_n = None if skip_input is None else _per_neuron(skip_weight, state_dtype, y, step_shape)
-    opts = (float(v_reset), _RESET_CODE[reset], bool(detach_reset), grad_mode == "local", sg_code, a)
-    s, v_T = _LIFScan.apply(y.reshape(T, -1), v0_n, beta_n, k_n, x_n, d_n, _impl(name), opts)
+    s, v_T = _LIFScan.apply(y.reshape(T, -1), v0_n, beta_n, k_n, x_n, d_n, _impl(name), kopts)
     return s.reshape(y.shape), v_T.reshape(step_shape)

@@ -202,7 +202,7 @@ def _launch(kernel_name, dtype, skip, N, args):
 
 
 def launch_forward(y, v0, beta, k, opts, skip=None):
-    v_reset, reset = opts[0], opts[1]
+    v_reset, reset = opts.v_reset, opts.reset
     T, N = y.shape
     x, d = skip if skip is not None else (None, None)
     real = _TYPES[y.dtype][2]
@@ -215,7 +215,8 @@ def launch_forward(y, v0, beta, k, opts, skip=None):
 
 
 def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts, skip=None):
-    v_reset, reset, detach_reset, local, sg_code, alpha = opts
+    v_reset, reset, detach_reset, local, sg_code, alpha = (opts.v_reset, opts.reset, opts.detach_reset, opts.local,
+                                                           opts.surrogate, opts.alpha)
     T, N = y.shape
     real = _TYPES[y.dtype][2]
     g_s, g_vT = g_s.to(y.dtype).contiguous(), g_vT.contiguous()

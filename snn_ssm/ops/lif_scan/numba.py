@@ -148,7 +148,7 @@ def launch_forward(y, v0, beta, k, opts, skip=None):
     """``(spikes [T, N], ckpt [ceil(T/CHUNK) + 1, N])`` for CPU tensors; the last checkpoint row is v_T."""
     import torch
 
-    v_reset, reset = opts[0], opts[1]
+    v_reset, reset = opts.v_reset, opts.reset
     T, N = y.shape
     x, d = skip if skip is not None else (y, beta)  # placeholders the kernel does not read without the skip
     spikes = torch.empty_like(y)
@@ -162,7 +162,8 @@ def launch_forward(y, v0, beta, k, opts, skip=None):
 def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts, skip=None):
     import torch
 
-    v_reset, reset, detach_reset, local, sg_code, alpha = opts
+    v_reset, reset, detach_reset, local, sg_code, alpha = (opts.v_reset, opts.reset, opts.detach_reset, opts.local,
+                                                           opts.surrogate, opts.alpha)
     g_y, g_v0, g_beta, g_k = (torch.empty_like(t) for t in (y, beta, beta, k))
     if skip is not None:
         x, d = skip

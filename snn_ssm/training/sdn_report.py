@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import load_sdn, shipped
-from .data import constant, exact_targets, gaussian, near_threshold, smooth
-from .train import agreement
+from ..sdn import load_sdn, shipped
+from .sdn_inputs import constant, exact_targets, gaussian, near_threshold, smooth
+from .sdn_train import agreement
 
 __all__ = ["input_families", "ssm_inputs", "report", "main"]
 
@@ -45,17 +45,16 @@ def input_families(beta: float, seed: int = 7, T: int = 1024, N: int = 128) -> d
 def ssm_inputs(steps: int = 200, seed: int = 0) -> torch.Tensor:
     """Soma inputs ``[196, N]`` of the first layer of a SpikingSSM trained ``steps`` steps on pixel-level MNIST."""
     from .. import SpikingSSM, param_groups
-    from ..data import load_embedded
-    from ..demo import to_sequence
+    from ..data import embedded_split, to_sequence
     from ..layers.soma import LIFSoma
 
     torch.manual_seed(seed)
-    images, labels = load_embedded()
+    (images, labels), (test_images, _) = embedded_split()
     model = SpikingSSM(1, 10, d_model=32, n_layers=2, d_state=32, prenorm=True)
     opt = torch.optim.AdamW(param_groups(model, lr=1e-2, weight_decay=1e-2))
     g = torch.Generator().manual_seed(seed)
     for _ in range(steps):
-        idx = torch.randint(0, 4000, (32,), generator=g)
+        idx = torch.randint(0, len(labels), (32,), generator=g)
         loss = F.cross_entropy(model(to_sequence(images[idx], pixel=True)), labels[idx])
         opt.zero_grad()
         loss.backward()
@@ -69,7 +68,7 @@ def ssm_inputs(steps: int = 200, seed: int = 0) -> torch.Tensor:
 
     handle = soma.register_forward_pre_hook(hook)
     with torch.no_grad():
-        model.eval()(to_sequence(images[4000:4064], pixel=True))
+        model.eval()(to_sequence(test_images[:64], pixel=True))
     handle.remove()
     return captured[0].reshape(captured[0].shape[0], -1)  # (T, B*H)
 

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import VARIANTS, SDN, weights_path
-from .data import exact_targets, gaussian, sdn_spikes
+from ..sdn import SDN, VARIANTS, predict, weights_path
+from .sdn_inputs import exact_targets, gaussian, sdn_spikes
 
 __all__ = ["train_sdn", "agreement", "recorded_test_set", "main"]
 
@@ -38,8 +38,6 @@ def recorded_test_set(beta: float):
 
 def agreement(net: SDN, x: torch.Tensor, m: torch.Tensor, s: torch.Tensor) -> dict:
     """Per-step spike agreement and membrane error of ``net`` against the exact neuron on ``x`` ``[T, N]``."""
-    from . import predict
-
     m_hat = predict(net.eval(), x)
     s_hat = sdn_spikes(m_hat, x)
     return {"spike_agreement": float((s_hat == s).float().mean()), "membrane_mae": float((m_hat - m).abs().mean()),

@@ -1,8 +1,10 @@
-"""Per-channel parameters that may be created at construction or from the first input."""
+"""``ChannelModule``: per-channel parameters, created at construction or from the first input (or a state dict)."""
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from .. import _checks
 
 
 class ChannelModule(nn.Module):
@@ -18,9 +20,7 @@ class ChannelModule(nn.Module):
 
     def __init__(self, channels: int | None, shared: bool, device=None, dtype=None):
         super().__init__()
-        if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1):
-            raise ValueError(f"channels must be a positive int or None (inferred from the first input), "
-                             f"got {channels!r}")
+        _checks.positive_int(channels, "channels", allow_none=True)
         self.shared = bool(shared)
         self.channels = channels
         self.register_buffer("_anchor", torch.empty(0, device=device, dtype=dtype or torch.get_default_dtype()),

@@ -4,7 +4,8 @@ import torch
 from torch import nn
 
 from snn_ssm import LIF, SpikingS4D
-from snn_ssm.blocks import GatedSpikingUnit, ternary_weight
+from snn_ssm.blocks import GatedSpikingUnit
+from snn_ssm.functional.quant import ternary_weight
 from snn_ssm.layers import S4DDendrite, S4DPLR
 from snn_ssm.metrics import EnergyMeter, SpikeRateMonitor, is_spikes
 

@@ -1,4 +1,5 @@
-"""Replace the LIF-family neurons of an existing snnTorch or SpikingJelly model by snn_ssm neurons."""
+"""Convert models: the LIF-family neurons of an snnTorch or SpikingJelly model to snn_ssm neurons
+(:func:`swap_neurons`, one table for both frameworks), and SDN-mode somas to the exact neuron (:func:`to_exact`)."""
 from __future__ import annotations
 
 import logging
@@ -9,10 +10,9 @@ from torch import nn
 
 from .layers.neurons import LIF as NeutralLIF
 from .layers.soma import LIFSoma
-from .ops.dispatch import BACKENDS
 from .registry import create
 
-__all__ = ["swap_neurons", "reset_states", "set_backend"]
+__all__ = ["swap_neurons", "to_exact", "MODULE_MAP"]
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,7 @@ def _from_snntorch(m) -> dict | None:
         return None
     import snntorch as snn
 
-    from .snntorch import _LeakyAdapter
-
-    if not isinstance(m, snn.Leaky) or isinstance(m, _LeakyAdapter):
+    if not isinstance(m, snn.Leaky) or isinstance(m, NeutralLIF):
         return None
     if m.inhibition or m.state_quant:
         raise ValueError("cannot swap an snnTorch Leaky with inhibition or state_quant: no equivalent here")
@@ -74,6 +72,11 @@ def _from_snntorch(m) -> dict | None:
                 spike_grad=m.spike_grad, init_hidden=m.init_hidden, output=m.output,
                 learn_beta=isinstance(m.beta, nn.Parameter), learn_threshold=isinstance(m.threshold, nn.Parameter),
                 reset_mechanism=m.reset_mechanism)
+
+
+#: The conversion table: for each host framework, the function that reads one of its modules and returns the keyword
+#: arguments of the snn_ssm neuron that reproduces it (``None``: not a neuron we replace).
+MODULE_MAP = {"spikingjelly": _from_spikingjelly, "snntorch": _from_snntorch}
 
 
 def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn.Module:
@@ -101,7 +104,7 @@ def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn
         raise TypeError(f"to must be a registered neuron name (str), got {type(to).__name__}")
 
     def replacement(m):
-        for framework, mapping in (("spikingjelly", _from_spikingjelly), ("snntorch", _from_snntorch)):
+        for framework, mapping in MODULE_MAP.items():
             kw = mapping(m)
             if kw is not None:
                 new = create(to, framework=framework, **{**kw, **kwargs})
@@ -130,39 +133,18 @@ def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn
     return model
 
 
-def reset_states(model: nn.Module) -> None:
-    """Reset the state of every snn_ssm neuron inside ``model`` (and of nothing outside it).
+def to_exact(model: nn.Module) -> nn.Module:
+    """Switch every soma in ``model`` from the SDN to the exact neuron (in place); returns ``model``.
 
     Examples::
 
-        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), snn_ssm.LIF(4))
-        >>> _ = net(torch.rand(10, 2, 3)); reset_states(net)
-        >>> net[1].membrane is None
-        True
+        >>> model = snn_ssm.SpikingSSM(1, 10, d_model=16, n_layers=1, reset_mode="sdn")
+        >>> to_exact(model).blocks[0].layer.soma.reset_mode
+        'exact'
     """
-    for m in model.modules():
-        if isinstance(m, NeutralLIF):
-            m.reset()
-        elif hasattr(m, "reset_mem") and isinstance(getattr(m, "neuron", None), NeutralLIF):
-            m.reset_mem()
-
-
-def set_backend(model: nn.Module, backend: str) -> int:
-    """Set the multi-step kernel of every snn_ssm neuron and spiking layer in ``model`` (any framework).
-
-    ``backend`` is one of ``"auto"``, ``"torch"``, ``"numba"``, ``"cupy"``, ``"triton"``; availability is checked
-    at the next call, which raises with the install command if the backend is missing. Returns how many modules
-    were switched. Examples::
-
-        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), snn_ssm.LIF(4))
-        >>> _ = snn_ssm.set_backend(net, "torch")        # "cupy" on a GPU
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    count = 0
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     for m in model.modules():
         if isinstance(m, LIFSoma):
-            m.backend = backend
-            count += 1
-    log.info("set_backend: %d module(s) now use backend=%r", count, backend)
-    return count
+            m.reset_mode = "exact"
+    return model
