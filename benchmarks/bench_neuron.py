@@ -18,6 +18,8 @@ import torch
 from _common import lengths, parser, timed, write
 
 from snn_ssm.ops import lif_scan
+from snn_ssm.functional.lif import SomaOptions
+from snn_ssm.ops.lif_scan import KernelOptions, scan
 
 
 def candidates(T, B, H, device):
@@ -29,14 +31,23 @@ def candidates(T, B, H, device):
             s.sum().backward()
         return run
 
+    def trusted(backend):  # the entry the neurons call: options checked once at construction, no value checks
+        opts = SomaOptions()
+
+        def run():
+            s, _ = scan(x, None, 0.5, 1.0, opts, backend=backend)
+            s.sum().backward()
+        return run
+
     out = {}
     if device == "cuda":
         out["snn_ssm cupy"] = (ours("cupy"), 20)
+        out["snn_ssm cupy (ops.lif_scan.scan, the neurons' entry)"] = (trusted("cupy"), 20)
         from snn_ssm.ops.lif_scan import cupy as kernels
 
         flat = x.detach().reshape(T, -1)
         ones_n = torch.full((flat.shape[1],), 0.5, device=device)
-        opts = (0.0, 0, False, False, 0, 1.0)
+        opts = KernelOptions(v_reset=0.0, reset=0, detach_reset=False, local=False, surrogate=0, alpha=1.0)
 
         def kernels_only():
             s, ckpt = kernels.launch_forward(flat, torch.zeros_like(ones_n), ones_n, ones_n * 2, opts)
@@ -55,6 +66,7 @@ def candidates(T, B, H, device):
         out["device copy x2 (floor)"] = (lambda: (buf.copy_(x.detach()), buf.copy_(x.detach())), 20)
     else:
         out["snn_ssm numba"] = (ours("numba"), 5)
+        out["snn_ssm numba (ops.lif_scan.scan, the neurons' entry)"] = (trusted("numba"), 5)
     if T <= 1024 or device == "cpu":
         out["snn_ssm torch reference"] = (ours("torch"), 3 if device == "cuda" else 1)
     with contextlib.suppress(ImportError):  # peers that are not installed get no row

@@ -106,3 +106,19 @@ def test_pssm_and_binary_models_on_cuda():
     net = BinaryS4DGSUNet(1, 10, d_model=16, n_layers=2, d_state=16).cuda()
     net(x.cuda()).sum().backward()
     assert all(p.grad is not None and p.grad.is_cuda for p in net.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("arg", ["v0", "beta", "v_th", "beta_0d"])
+def test_host_tensors_never_reach_a_cuda_kernel(arg):
+    """A CPU v0/beta/v_th with a CUDA input is a ValueError naming the argument (it used to hand host pointers to
+    the CuPy kernel and corrupt the CUDA context); the process stays usable afterwards."""
+    from snn_ssm.ops import lif_scan
+
+    y = torch.randn(16, 2, 8, device="cuda")
+    kw = {"v0": dict(v0=torch.zeros(2, 8)), "beta": dict(beta=torch.full((8,), 0.5)),
+          "v_th": dict(v_th=torch.ones(8)), "beta_0d": dict(beta=torch.tensor(0.5))}[arg]
+    args = {**dict(v0=None, beta=0.5, v_th=1.0), **kw}
+    for backend in ("cupy", "triton", "auto"):
+        with pytest.raises(ValueError, match=arg.split("_0d")[0] + " is on cpu"):
+            lif_scan(y, args["v0"], args["beta"], args["v_th"], backend=backend)
+    assert float((torch.ones(3, device="cuda") * 2).sum()) == 6.0
