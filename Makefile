@@ -5,7 +5,7 @@ TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-legacy docs clean
+.PHONY: demo test lint test-legacy docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 	$(BIN)/python -m pytest -q --nbmake examples
+
+# Lint with ruff (rules in pyproject.toml, [tool.ruff.lint]).
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check snn_ssm tests benchmarks integrations examples
 
 # The legacy SpikingJelly 0.0.0.0.14 in a venv of its own (it cannot live beside 2.0.0); see integrations/.
 LEGACY := .venv-legacy

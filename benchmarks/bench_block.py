@@ -36,7 +36,7 @@ def main():
                              (f"SpikingS4D (fused D-skip + LIF via {backend})", SpikingS4D(args.H, d_state=args.N))):
             layer = layer.to(args.device)
 
-            def run():
+            def run(layer=layer, x=x):
                 layer(x).sum().backward()
             ms, peak = timed(run, args.device, 10 if args.device == "cuda" else 2)
             rows.append({"T": T, "what": label, "ms": ms, "peak_MiB": peak, "ratio_vs_s4d": 1.0})

@@ -42,7 +42,7 @@ def main():
                     continue
                 soma = LIFSoma(args.H, **kw).to(args.device)
 
-                def run():
+                def run(soma=soma, x=x):
                     soma(x).sum().backward()
                 ms, peak = timed(run, args.device, repeats)
                 rows.append({"B": B, "H": args.H, "T": T, "what": label, "ms": ms, "peak_MiB": peak})

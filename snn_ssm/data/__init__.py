@@ -3,5 +3,5 @@ from .listops import ListOps, bucket_batches
 from .mnist import EMBEDDED_TRAIN, embedded_split, load_embedded, load_mnist, read_idx, to_sequence
 from .smnist import SequenceMNIST, bitreversal_permutation, mnist_splits
 
-__all__ = ["EMBEDDED_TRAIN", "embedded_split", "to_sequence", "load_embedded", "load_mnist", "read_idx", "SequenceMNIST", "bitreversal_permutation", "mnist_splits",
-           "ListOps", "bucket_batches"]
+__all__ = ["EMBEDDED_TRAIN", "embedded_split", "to_sequence", "load_embedded", "load_mnist", "read_idx",
+           "SequenceMNIST", "bitreversal_permutation", "mnist_splits", "ListOps", "bucket_batches"]

@@ -3,7 +3,8 @@ r"""Ternary quantisers of the Gated Spiking Unit (Stan & Rhodes 2024), with stra
 .. math::
 
     \operatorname{Tern}(W)_{ij} = \alpha_i\,\operatorname{sign}(W_{ij})\,\mathbb{1}[|W_{ij}| > \Delta_i], \quad
-    \Delta_i = f\cdot\operatorname{mean}_j |W_{ij}|, \quad \alpha_i = \operatorname{mean}\{|W_{ij}| : |W_{ij}| > \Delta_i\}
+    \Delta_i = f\cdot\operatorname{mean}_j |W_{ij}|, \quad
+    \alpha_i = \operatorname{mean}\{|W_{ij}| : |W_{ij}| > \Delta_i\}
 
     \operatorname{Tern}(y) = \operatorname{sign}(y)\,\mathbb{1}[|y| > \delta]
 

@@ -45,7 +45,7 @@ class SequenceClassifier(nn.Module):
         self.blocks = nn.ModuleList(
             ResidualBlock(layer_factory(), d_model, norm=norm, prenorm=prenorm, dropout=dropout, **fk) if wrap
             else layer_factory() for _ in range(n_layers))
-        self.final_norm = ChannelNorm(d_model, final_norm, device=device, dtype=dtype) if final_norm is not None else None
+        self.final_norm = None if final_norm is None else ChannelNorm(d_model, final_norm, device=device, dtype=dtype)
         self.decoder = nn.Linear(d_model, d_output, **fk)
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,6 @@ from typing import NamedTuple
 
 import torch
 
-from ... import _checks
 from ...functional.lif import SomaOptions, seq
 from ...functional.surrogate import NamedSurrogate
 from ..dispatch import choose
