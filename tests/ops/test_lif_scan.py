@@ -6,7 +6,9 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from snn_ssm.ops import available, lif_scan, lif_scan_ref, use_backend
+from snn_ssm.functional.lif import SomaOptions
 from snn_ssm.ops import dispatch
+from snn_ssm.ops.lif_scan import KernelOptions, _kernel_support
 
 CPU_BACKENDS = [b for b in ("numba",) if available(b)]
 GPU_BACKENDS = [pytest.param(b, marks=pytest.mark.gpu) for b in ("cupy", "triton")]
@@ -179,6 +181,8 @@ def test_auto_falls_back_for_custom_surrogates_and_logs_its_choice_once(caplog, 
         lif_scan(y, None, 0.5)
     assert sum("uses the numba backend" in r.message for r in caplog.records) == 1
     custom = lambda x: (x >= 0).float()  # noqa: E731
+    support = _kernel_support(y, KernelOptions.of(SomaOptions(surrogate=custom)))
+    assert dispatch.choose("lif_scan", "cpu", support) == "torch"  # auto falls back to the reference
     s, _ = lif_scan(y, None, 0.5, surrogate=custom)
     torch.testing.assert_close(s, lif_scan_ref(y, None, 0.5, surrogate=custom)[0])
     with pytest.raises(ValueError, match="custom surrogate"):

@@ -76,7 +76,8 @@ def _lif_scan_bwd_kernel(y_ptr, x_ptr, d_ptr, beta_ptr, k_ptr, ckpt_ptr, gs_ptr,
                          SKIP: tl.constexpr, CHUNK: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    # v_reset and alpha in the input's dtype (float kernel arguments would be fp32)
+    # v_reset and alpha in the state's dtype (float32 for half inputs), read from memory: a float kernel argument
+    # would be fp32 even for float64 inputs
     v_reset = tl.load(scalars_ptr)
     alpha = tl.load(scalars_ptr + 1)
     beta = tl.load(beta_ptr + offs, mask=mask, other=0.0)
