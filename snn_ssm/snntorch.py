@@ -37,6 +37,7 @@ from .registry import register
 __all__ = ["LIF", "SSMDendriteLIF", "SpikeSampler"]
 
 _RESETS = {"zero": "hard", "subtract": "soft", "none": "none"}
+_HOST_RESETS = {ours: host for host, ours in _RESETS.items()}
 
 
 def _has_graph(h) -> bool:
@@ -74,7 +75,7 @@ class _LeakyFace:
         self.init_hidden, self.output, self.multi_step = init_hidden, output, multi_step
 
     # What snnTorch code reads of a Leaky.
-    reset_mechanism = property(lambda self: {v: k for k, v in _RESETS.items()}[self.reset_kind])
+    reset_mechanism = property(lambda self: _HOST_RESETS[self.reset_kind])
     reset_delay = False
     spike_grad = property(lambda self: self.fire, doc="The spike function in use (snnTorch's name for it).")
 
@@ -90,13 +91,14 @@ class _LeakyFace:
     @mem.setter
     def mem(self, value) -> None:
         held = self._state.v
-        if value is None or value.numel() == 0 or not bool(value.any()):
+        if value is None or (isinstance(value, torch.Tensor) and value.numel() == 0):
             self._state = NeuronState(None, None)
-        elif held is not None and value.shape == held.shape and \
+        elif held is not None and isinstance(value, torch.Tensor) and value.shape == held.shape and \
                 value.untyped_storage().data_ptr() == held.untyped_storage().data_ptr():
             self._state = NeuronState(value, self._state.h)  # the mem this neuron returned: continue the dendrite
-        else:
-            self._state = NeuronState(value, None)
+        else:  # a tensor of the user's: checked here, once (the mem this neuron returns is trusted)
+            _checks.check_tensor(value, "mem", min_ndim=1, layout="[B, C, ...]", allow_empty_time=True)
+            self._state = NeuronState(value if bool(value.any()) else None, None)  # all zeros: the rest state
 
     def reset_mem(self) -> torch.Tensor:
         self.reset()
@@ -109,7 +111,6 @@ class _LeakyFace:
         if self.init_hidden and mem is not None:
             raise TypeError("`mem` should not be passed as an argument while `init_hidden=True`")
         if mem is not None:
-            _checks.check_tensor(mem, "mem", min_ndim=1, layout="[B, C, ...]", allow_empty_time=True)
             self.mem = mem
         state = self._state
         if state.v is not None and state.v.grad_fn is None and _has_graph(state.h):
