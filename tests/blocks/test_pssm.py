@@ -9,13 +9,19 @@ from snn_ssm.models import PSSM_CONFIGS
 
 def test_mixer_and_clampfuse():
     m = SpikeMixer(6, activation="relu")
+    with torch.no_grad():  # W = 2·I − 1 (a spike adds 2 to its own output, subtracts 1 from the others), c = 0.5
+        m.linear.weight.copy_(2 * torch.eye(6) - 1)
+        m.linear.bias.fill_(0.5)
     s = (torch.rand(5, 2, 6) > 0.5).float()
-    assert torch.equal(m(s), torch.relu(m.linear(s)))
+    assert torch.equal(m(s), torch.relu(2 * s - s.sum(-1, keepdim=True) + 0.5))
     assert SpikeMixer(6, 3).linear.out_features == 3
     f = ClampFuse(4, norm="layer")
     x, y = torch.randn(5, 2, 4), torch.randn(5, 2, 4)
     out = f(x, y)
-    assert torch.equal(out, f.norm(x + y).clamp(0, 1)) and out.min() >= 0 and out.max() <= 1
+    z = x + y  # LayerNorm at its initial affine (1, 0), written out
+    expected = ((z - z.mean(-1, keepdim=True)) / torch.sqrt(z.var(-1, unbiased=False, keepdim=True) + 1e-5)).clamp(0, 1)
+    torch.testing.assert_close(out, expected)
+    assert out.min() >= 0 and out.max() <= 1
     with pytest.raises(ValueError, match="activation"):
         SpikeMixer(3, activation="tanh")
 

@@ -37,7 +37,7 @@ def test_full_mnist_split_is_s4s():
     data = os.environ["SNN_SSM_DATA"]
     splits = mnist_splits(data)
     assert [len(splits[k][1]) for k in ("train", "val", "test")] == [54000, 6000, 10000]
-    first = torch.randperm(60000, generator=torch.Generator().manual_seed(42))[:5]
+    first = torch.tensor([37542, 43087, 2992, 25810, 39634])  # S4's split: randperm(60000, seed 42)[:5], pinned
     assert torch.equal(splits["train"][1][:5], load_mnist("train", data)[1][first])
 
 
