@@ -200,3 +200,38 @@ def test_broadcast_initial_membrane_and_bad_input(backend):
     assert torch.equal(s, s_ref) and torch.equal(v, v_ref)
     with pytest.raises(TypeError, match="floating-point"):
         lif_scan(torch.ones(5, 2, dtype=torch.int64), None, 0.5, backend=backend)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS + GPU_BACKENDS)
+def test_parameter_shapes_noncontiguous_and_5d_inputs(backend):
+    """What the neurons never pass but a user of the op may: scalar, 0-d, per-channel and per-neuron β and v_th, a
+    non-contiguous y, a [T, B, C, H, W] input; spikes and membrane equal the reference, gradients reach every shape."""
+    device = "cuda" if backend in ("cupy", "triton") else "cpu"
+    g = torch.Generator().manual_seed(5)
+    y = (torch.randn(13, 2, 3, 4, 5, generator=g) * 1.5).to(device)
+    shapes = {"number": (0.6, 1.2), "0-d": (torch.tensor(0.6), torch.tensor(1.2)),
+              "per channel": (torch.rand(3, 1, 1, generator=g), torch.rand(3, 1, 1, generator=g) + 0.5),
+              "per neuron": (torch.rand(2, 3, 4, 5, generator=g), torch.rand(2, 3, 4, 5, generator=g) + 0.5)}
+    for name, (beta, v_th) in shapes.items():
+        params = [p.to(device).requires_grad_() if isinstance(p, torch.Tensor) else p for p in (beta, v_th)]
+        out = []
+        for b in (backend, "torch"):
+            yy = y.clone().requires_grad_()
+            s, v = lif_scan(yy, None, *params, backend=b)
+            tensors = [yy] + [p for p in params if isinstance(p, torch.Tensor)]
+            out.append((s, v, torch.autograd.grad(s.sum() + v.sum(), tensors)))
+        (s, v, gk), (s_ref, v_ref, g_ref) = out
+        assert torch.equal(s, s_ref) and torch.equal(v, v_ref), name
+        for a, b in zip(gk, g_ref):
+            assert a.shape == b.shape
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4, msg=name)
+    y_nc = y.reshape(13, 2, 60).transpose(1, 2)  # [T, 60, 2], not contiguous
+    assert not y_nc.is_contiguous()
+    s, v = lif_scan(y_nc, None, 0.5, backend=backend)
+    s_ref, v_ref = lif_scan_ref(y_nc.contiguous(), None, 0.5)
+    assert torch.equal(s, s_ref) and torch.equal(v, v_ref)
+
+
+def test_zero_time_steps_is_a_named_error():
+    with pytest.raises(ValueError, match="zero time steps"):
+        lif_scan(torch.randn(0, 2, 3), None, 0.5)

@@ -117,6 +117,8 @@ def _check_args(y, v0, beta, v_th, skip_input, skip_weight) -> None:
     if not isinstance(y, torch.Tensor) or not y.is_floating_point() or y.ndim < 1:
         raise TypeError(f"y must be a floating-point tensor [T, B, *], got "
                         f"{getattr(y, 'dtype', type(y).__name__)} of shape {tuple(getattr(y, 'shape', ()))}")
+    if y.shape[0] == 0:
+        raise ValueError("y has zero time steps (layout [T, B, *]); need at least one step")
     step_shape = y.shape[1:]
     if (skip_input is None) != (skip_weight is None):
         raise ValueError("skip_input and skip_weight go together: give both (the fused D-skip) or neither")
