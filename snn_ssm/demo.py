@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from . import SpikingSSM, param_groups
 from .data import embedded_split, load_mnist, to_sequence
 from .metrics import SpikeRateMonitor
+from .training._args import positive
 
 
 def evaluate(model, images, labels, pixel: bool, batch: int = 500):
@@ -44,11 +45,19 @@ def main(argv=None) -> dict:
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    if args.seconds <= 0:
-        p.error("--seconds must be positive")
-    if args.steps is not None and args.steps < 1:
-        p.error("--steps must be a positive integer")
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError) as e:
+        p.exit(2, f"error: {e}\n")
 
+
+def _run(args) -> dict:
+    positive(args.seconds, "--seconds")
+    if args.steps is not None:
+        positive(args.steps, "--steps", integer=True)
+    for flag, v in (("--d-model", args.d_model), ("--layers", args.layers), ("--batch", args.batch)):
+        positive(v, flag, integer=True)
+    positive(args.lr, "--lr")
     torch.manual_seed(args.seed)
     if args.data_dir:
         (x_train, y_train), (x_test, y_test) = load_mnist("train", args.data_dir), load_mnist("test", args.data_dir)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["read_idx", "load_mnist", "load_embedded", "embedded_split", "to_sequence", "EMBEDDED_DIR", "EMBEDDED_TRAIN"]
+__all__ = ["read_idx", "load_mnist", "load_embedded", "embedded_split", "to_sequence", "EMBEDDED_DIR",
+           "EMBEDDED_TRAIN"]
 
 EMBEDDED_DIR = Path(__file__).parent / "mnist"
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -28,8 +30,11 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, OSError, zlib.error) as e:  # a truncated or corrupt download, or a .gz that is not gzip
+        raise ValueError(f"{path} cannot be read ({type(e).__name__}: {e}); download it again") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
         raise ValueError(f"{path} is not an IDX file (bad magic number)")
     ndim = data[3]
@@ -70,6 +75,11 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
     labels = read_idx(_find(folder, f"{prefix}-labels-idx1-ubyte"))
     if images.shape[0] != labels.shape[0]:
         raise ValueError(f"{folder}: {images.shape[0]} images but {labels.shape[0]} labels")
+    if images.dtype != np.uint8 or images.shape[1:] != (28, 28):
+        raise ValueError(f"{folder}: MNIST images must be uint8 [N, 28, 28], got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or labels.size and not (0 <= labels.min() and labels.max() <= 9):
+        raise ValueError(f"{folder}: MNIST labels must be digits 0-9, got values in "
+                         f"[{labels.min()}, {labels.max()}]")
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
 
 

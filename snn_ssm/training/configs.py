@@ -15,7 +15,7 @@ import copy
 from ..models.binary import BINARY_CONFIGS
 from ..models.pssm import PSSM_CONFIGS
 
-__all__ = ["CONFIGS", "TASKS", "MODELS", "get_config"]
+__all__ = ["CONFIGS", "TASKS", "MODELS", "get_config", "check_train_config"]
 
 TASKS = ("smnist", "psmnist", "listops")
 MODELS = ("spikingssm", "s4d", "pssm", "binary_s4d", "binary_s4d_gsu")
@@ -61,6 +61,33 @@ def _parse(value: str):
     return {"true": True, "false": False, "none": None}.get(value.lower(), value)
 
 
+#: What each train key must be (checked for every config, named or overridden).
+_TRAIN_RULES = {"batch": ("a positive int", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+                "epochs": ("a positive int", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+                "warmup": ("an int >= 0", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+                "seed": ("an int >= 0", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+                "lr": ("a finite number > 0", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and 0 < v < float("inf")),
+                "weight_decay": ("a finite number >= 0", lambda v: isinstance(v, (int, float))
+                                 and not isinstance(v, bool) and 0 <= v < float("inf"))}
+
+
+def check_train_config(train: dict) -> None:
+    """``ValueError`` naming the first ``train.<key>`` whose value is impossible (a zero batch, a negative lr...).
+
+    Examples::
+
+        >>> check_train_config({"batch": 0})
+        Traceback (most recent call last):
+        ...
+        ValueError: train.batch must be a positive int, got 0
+    """
+    for key, value in train.items():
+        what, ok = _TRAIN_RULES.get(key, (None, None))
+        if ok is not None and not ok(value):
+            raise ValueError(f"train.{key} must be {what}, got {value!r}")
+
+
 def get_config(model: str, task: str, overrides=()) -> dict:
     """The named config with ``overrides`` (``"model.d_model=64"``, ``"train.lr=3e-3"`` strings or a dict).
 
@@ -75,6 +102,10 @@ def get_config(model: str, task: str, overrides=()) -> dict:
     if task not in CONFIGS[model]:
         raise ValueError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
     cfg = copy.deepcopy(CONFIGS[model][task])
+    if not isinstance(overrides, dict):
+        bad = [o for o in overrides if "=" not in o]
+        if bad:
+            raise ValueError(f"override {bad[0]!r} must be KEY=VALUE, e.g. train.lr=3e-3 or model.d_model=64")
     items = overrides.items() if isinstance(overrides, dict) else (o.split("=", 1) for o in overrides)
     for key, value in items:
         section, _, name = str(key).partition(".")
@@ -83,4 +114,5 @@ def get_config(model: str, task: str, overrides=()) -> dict:
         if section == "train" and name not in cfg["train"]:
             raise ValueError(f"unknown train key {name!r}: choose one of {', '.join(cfg['train'])}")
         cfg[section][name] = _parse(value) if isinstance(value, str) else value
+    check_train_config(cfg["train"])
     return cfg

@@ -205,12 +205,45 @@ def load_checkpoint(path, model_name: str | None = None) -> dict:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # a truncated or foreign file
         raise ValueError(f"{path} is not an snn_ssm checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(ckpt, dict) or "model_name" not in ckpt:
-        raise ValueError(f"{path} is not an snn_ssm checkpoint (no model_name)")
+    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt] if isinstance(ckpt, dict) else ["model_name"]
+    if missing:
+        raise ValueError(f"{path} is not a complete snn_ssm checkpoint (missing {', '.join(missing)})")
     if model_name is not None and ckpt["model_name"] != model_name:
         raise ValueError(f"{path} holds a {ckpt['model_name']!r} model, not {model_name!r}: pass --model "
                          f"{ckpt['model_name']} or start a new run")
     return ckpt
+
+
+def atomic_save(obj, path) -> None:
+    """``torch.save`` to ``path`` so that a kill at any moment leaves either the old file or the new one: write a
+    temporary file beside it, flush it to disk, then rename it over ``path`` (atomic on POSIX and Windows).
+
+    Examples::
+
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "last.pt"
+        >>> atomic_save({"step": 1}, p); torch.load(p)["step"]
+        1
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+#: The files of a run in its folder (a fresh run refuses a folder that holds any of them).
+RUN_FILES = ("metrics.jsonl", "last.pt", "best.pt", "report.json")
+
+#: Checkpoint keys every reader needs (a file without them is not a whole snn_ssm checkpoint).
+CHECKPOINT_KEYS = ("model_name", "task", "config", "model", "optimizer", "scheduler", "epoch", "batch_in_epoch",
+                   "step", "best_val", "rng")
 
 
 def _setup_distributed(device: str):
@@ -226,12 +259,17 @@ def _setup_distributed(device: str):
 
 def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu", resume=None,
           max_steps: int | None = None, val_every: int | None = None, ckpt_every: int | None = 500,
-          progress: bool = True, plots: bool = True, log=print) -> dict:
+          progress: bool = True, plots: bool = True, log=print, data: dict | None = None,
+          overwrite: bool = False) -> dict:
     """Train, validate each epoch (and every ``val_every`` steps), keep best/last checkpoints, and report.
 
     ``max_steps`` stops after that many optimizer steps in total, saving ``last.pt`` (a job with a time limit;
     ``resume`` continues it exactly). ``last.pt`` is also written every ``ckpt_every`` steps and at each epoch's
     end, so a killed run loses at most that much. Returns the final report (also written to ``report.json``).
+
+    ``data`` (the options the task was built with) is stored in every checkpoint, so a resume can rebuild the same
+    data. A fresh run refuses a folder that already holds a run (its ``metrics.jsonl`` or checkpoints) unless
+    ``overwrite``, which deletes that run's files first; a resume writes into its own folder.
 
     Examples::
 
@@ -250,8 +288,26 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
         torch.cuda.set_device(device)
     out = Path(out_dir)
     main_proc = rank == 0
+    for name, v in (("max_steps", max_steps), ("val_every", val_every), ("ckpt_every", ckpt_every)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"the run folder {out} is a file")
+    earlier = [p for p in RUN_FILES if (out / p).exists()]
+    if main_proc and earlier and not resume:
+        if not overwrite:
+            raise ValueError(f"{out} already holds a run ({', '.join(earlier)}): continue it with --resume {out}, "
+                             f"pick another --out, or pass --overwrite to replace it")
+        for p in earlier:
+            (out / p).unlink()
     if main_proc:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise ValueError(f"cannot write the run folder {out}: {e.strerror or e}") from None
     t = cfg["train"]
     ckpt = load_checkpoint(resume, model_name) if resume else None
     if ckpt is not None:
@@ -281,7 +337,11 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
     sched = cosine_with_warmup(opt, warmup, total)
     start_epoch, skip, step, best, history = 0, 0, 0, -1.0, []
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
+        try:
+            model.load_state_dict(ckpt["model"])
+        except RuntimeError as e:
+            raise ValueError(f"{resume}: its weights do not fit the {model_name!r} model its config describes "
+                             f"({' '.join(str(e).split())[:300]})") from None
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         start_epoch, skip, step, best = ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"], ckpt["best_val"]
@@ -289,14 +349,22 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     log_path = out / "metrics.jsonl"
+    if ckpt is not None and main_proc and log_path.exists():
+        # lines logged after the checkpoint was written belong to steps the resumed run replays: drop them
+        kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        tmp = log_path.with_name(".metrics.jsonl.tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, log_path)
 
-    def save(name, epoch, batch_in_epoch):
+    data_options = data if data is not None else (ckpt or {}).get("data")
+
+    def save(name, epoch, batch_in_epoch, best_val):
         if not main_proc:
             return
-        torch.save({"model_name": model_name, "task": task.name, "config": cfg, "model": _unwrap(model).state_dict(),
-                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch,
-                    "batch_in_epoch": batch_in_epoch, "step": step, "best_val": best, "rng": _rng_state(model)},
-                   out / name)
+        atomic_save({"model_name": model_name, "task": task.name, "config": cfg, "data": data_options,
+                     "model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
+                     "scheduler": sched.state_dict(), "epoch": epoch, "batch_in_epoch": batch_in_epoch, "step": step,
+                     "best_val": best_val, "rng": _rng_state(model)}, out / name)
 
     def record(entry):
         history.append(entry)
@@ -332,16 +400,16 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
             if val_every and step % val_every == 0:
                 best = _validate(model, task, t, device, step, epoch, best, record, save, i + 1)
             if ckpt_every and step % ckpt_every == 0:
-                save("last.pt", epoch, i + 1)
+                save("last.pt", epoch, i + 1, best)
             if max_steps is not None and step >= max_steps:
-                save("last.pt", epoch, i + 1)
+                save("last.pt", epoch, i + 1, best)
                 stopped = True
                 break
         if stopped:
             break
         skip = 0
         best = _validate(model, task, t, device, step, epoch, best, record, save, None)
-        save("last.pt", epoch + 1, 0)
+        save("last.pt", epoch + 1, 0, best)
     if bar is not None:
         bar.close()
     if stopped:
@@ -374,7 +442,7 @@ def _validate(model, task, t, device, step, epoch, best, record, save, batch_in_
     record({"step": step, "epoch": epoch, "val_accuracy": val["accuracy"], "val_loss": val["loss"]})
     if val["accuracy"] > best:
         best = val["accuracy"]
-        save("best.pt", epoch if batch_in_epoch is not None else epoch + 1, batch_in_epoch or 0)
+        save("best.pt", epoch if batch_in_epoch is not None else epoch + 1, batch_in_epoch or 0, best)
     return best
 
 

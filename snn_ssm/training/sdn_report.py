@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from ..sdn import load_sdn, shipped
 from .sdn_inputs import constant, exact_targets, gaussian, near_threshold, smooth
+from ._args import writable_folder
 from .sdn_train import agreement
 
 __all__ = ["input_families", "ssm_inputs", "report", "main"]
@@ -108,9 +108,18 @@ def main(argv=None) -> list[dict]:
                    help="training steps of the SpikingSSM whose layer inputs are tested (0: skip; default 200)")
     p.add_argument("--beta", type=float, nargs="*", default=None, help="only these shipped β")
     args = p.parse_args(argv)
+    try:
+        out = writable_folder(args.out)
+        shipped_betas = {m["beta"] for m in shipped()}
+        unknown = sorted(set(args.beta or ()) - shipped_betas)
+        if unknown:
+            raise ValueError(f"--beta {' '.join(f'{b:g}' for b in unknown)}: no shipped SDN; shipped: "
+                             f"{' '.join(f'{b:g}' for b in sorted(shipped_betas))}")
+        if args.ssm_steps < 0:
+            raise ValueError(f"--ssm-steps must be >= 0, got {args.ssm_steps}")
+    except ValueError as e:
+        p.exit(2, f"error: {e}\n")
     rows = report(args.ssm_steps, args.beta)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "sdn_report.json").write_text(json.dumps(rows, indent=1))
     table = to_markdown(rows)
     (out / "sdn_report.md").write_text(table)

@@ -21,6 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..sdn import SDN, VARIANTS, predict, weights_path
+from ._args import check_device, writable_folder
 from .sdn_inputs import exact_targets, gaussian, sdn_spikes
 
 __all__ = ["train_sdn", "agreement", "recorded_test_set", "main"]
@@ -134,11 +135,13 @@ def main(argv=None) -> dict:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     try:
+        check_device(args.device)
+        writable_folder(args.out)
         net, meta = train_sdn(args.beta, args.variant, steps=args.steps, sequences=args.sequences,
                               length=args.length, batch=args.batch, lr=args.lr, seed=args.seed, device=args.device,
                               dilated_layers=args.dilated_layers, progress=not args.quiet)
     except ValueError as e:
-        p.error(str(e))
+        p.exit(2, f"error: {e}\n")
     path = save(net, meta, weights_path(args.beta, args.variant, args.out))
     a = meta["agreement"]
     print(f"saved {path}: beta={args.beta:g} variant={args.variant} receptive field {meta['receptive_field']}, "

@@ -1,0 +1,46 @@
+"""Checks of command-line values shared by every command (``train``, ``eval``, ``demo``, ``sdn-train``,
+``sdn-report``): each raises ``ValueError`` with a message that the command prints as ``error: ...`` (exit 2)."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import torch
+
+
+def check_device(device: str) -> str:
+    """``device`` if this machine has it."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: this machine has no CUDA GPU (torch {torch.__version__}); use --device "
+                         f"cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: only {torch.cuda.device_count()} GPU(s) here")
+    return device
+
+
+def writable_folder(folder, flag: str = "--out") -> Path:
+    """``folder`` created if needed and proven writable, before any work is done."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{flag} {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"{flag} {folder} cannot be written: {e.strerror or e}") from None
+    return folder
+
+
+def positive(value, flag: str, *, integer: bool = False):
+    """``value`` if it is a finite number > 0 (an int with ``integer``)."""
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float)) and math.isfinite(value)
+    if not ok or value <= 0:
+        raise ValueError(f"{flag} must be a {'positive integer' if integer else 'finite number > 0'}, got {value!r}")
+    return value

@@ -1,0 +1,123 @@
+"""What keeps a run honest: atomic checkpoints, a resume that applies nothing silently and rebuilds the run's own
+data, run folders that never mix two runs, a best checkpoint that records its own score, and one-line errors
+(exit 2) for every command-line mistake a user makes."""
+import json
+
+import pytest
+import torch
+
+from snn_ssm.demo import main as demo_main
+from snn_ssm.training import loop
+from snn_ssm.training.cli import eval_main, train_main
+
+TINY = ["--set", "model.d_model=8", "model.n_layers=1", "model.d_state=4", "train.epochs=1", "train.batch=16",
+        "--limit-train", "48", "--limit-eval", "32", "--quiet", "--no-plots", "--device", "cpu"]
+
+
+def error_of(fn, argv, capsys) -> str:
+    with pytest.raises(SystemExit) as e:
+        fn(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Traceback" not in err
+    return err
+
+
+def test_a_failed_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    loop.atomic_save({"step": 1}, path)
+
+    def dies_halfway(obj, f):
+        f.write(b"partial")
+        raise KeyboardInterrupt  # the kill lands inside the write
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        loop.atomic_save({"step": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path)["step"] == 1 and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_resume_refuses_overrides_and_other_data_but_rebuilds_its_own(tmp_path, capsys):
+    run = tmp_path / "run"
+    train_main([*TINY, "--out", str(run), "--max-steps", "2"])
+    ckpt = torch.load(run / "last.pt", weights_only=False)
+    assert ckpt["data"]["limit_train"] == 48 and ckpt["data"]["limit_eval"] == 32
+    err = error_of(train_main, ["--resume", str(run), "--set", "model.d_model=64", "train.lr=0.5", "--quiet",
+                                "--no-plots", "--device", "cpu"], capsys)
+    assert "model.d_model (8 -> 64)" in err and "train.lr" in err
+    err = error_of(train_main, ["--resume", str(run), "--limit-train", "16", "--quiet", "--device", "cpu"], capsys)
+    assert "--limit-train (48 -> 16)" in err
+    # no data flags: the run's own data (48 training examples: 3 steps of 16 in its one epoch)
+    report = train_main(["--resume", str(run), "--quiet", "--no-plots", "--device", "cpu"])
+    assert report["steps"] == 3 and report["test"]["examples"] == 32
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps)  # nothing logged twice
+
+
+def test_a_run_folder_holds_one_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    first = train_main([*TINY, "--out", str(run)])
+    err = error_of(train_main, ["--model", "s4d", *TINY, "--out", str(run)], capsys)
+    assert "already holds a run" in err and "--overwrite" in err
+    best = torch.load(run / "best.pt", weights_only=False)
+    assert best["best_val"] == first["best_val_accuracy"] >= 0  # the score of the checkpoint it is stored in
+    train_main(["--model", "s4d", *TINY, "--out", str(run), "--overwrite"])
+    assert torch.load(run / "best.pt", weights_only=False)["model_name"] == "s4d"
+    assert all(json.loads(line)["step"] <= 3 for line in (run / "metrics.jsonl").read_text().splitlines())
+
+
+def test_broken_checkpoints_are_named_errors(tmp_path, capsys):
+    run = tmp_path / "run"
+    train_main([*TINY, "--out", str(run)])
+    ckpt = torch.load(run / "best.pt", weights_only=False)
+    broken = {"nokeys.pt": {"model_name": "spikingssm"},
+              "missing_param.pt": {**ckpt, "model": {k: v for k, v in ckpt["model"].items() if "encoder" not in k}},
+              "truncated.pt": None}
+    for name, obj in broken.items():
+        if obj is None:
+            (tmp_path / name).write_bytes((run / "best.pt").read_bytes()[:100])
+        else:
+            torch.save(obj, tmp_path / name)
+        err = error_of(eval_main, ["--checkpoint", str(tmp_path / name), "--device", "cpu"], capsys)
+        assert name in err
+    err = error_of(train_main, ["--resume", str(tmp_path / "missing_param.pt"), "--quiet", "--device", "cpu",
+                                "--out", str(tmp_path / "r")], capsys)
+    assert "do not fit" in err
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--set", "model.bogus=1"], "model.bogus is not an option"),
+    (["--set", "foo"], "must be KEY=VALUE"),
+    (["--set", "train.batch=0"], "train.batch must be a positive int"),
+    (["--set", "train.lr=-1"], "train.lr must be a finite number > 0"),
+    (["--set", "train.lr=abc"], "train.lr must be a finite number > 0"),
+    (["--set", "train.seed=1.5"], "train.seed must be an int"),
+    (["--set", "train.epochs=0"], "train.epochs must be a positive int"),
+    (["--set", "train.warmup=-5"], "train.warmup must be an int >= 0"),
+    (["--limit-train", "0"], "--limit-train must be a positive number"),
+    (["--limit-eval", "-5"], "--limit-eval must be a positive number"),
+    (["--max-steps", "0"], "--max-steps must be a positive integer"),
+    (["--ckpt-every", "-1"], "--ckpt-every must be a positive integer"),
+    (["--device", "bogus"], "is not a device"),
+])
+def test_train_mistakes_are_one_line_errors(tmp_path, capsys, argv, expected):
+    assert expected in error_of(train_main, [*TINY, *argv, "--out", str(tmp_path / "r")], capsys)
+
+
+def test_devices_data_and_demo_values(tmp_path, capsys):
+    if not torch.cuda.is_available():
+        assert "no CUDA GPU" in error_of(train_main, [*TINY, "--device", "cuda", "--out", str(tmp_path / "r")],
+                                         capsys)
+    (tmp_path / "afile").write_text("x")
+    assert "is a file" in error_of(train_main, [*TINY, "--out", str(tmp_path / "afile")], capsys)
+    data = tmp_path / "mnist"
+    data.mkdir()
+    (data / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 20)  # a truncated .gz
+    (data / "train-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
+    assert "download it again" in error_of(train_main, [*TINY, "--data-dir", str(data), "--out",
+                                                        str(tmp_path / "r2")], capsys)
+    for argv, expected in ((["--d-model", "0"], "--d-model"), (["--batch", "0"], "--batch"),
+                           (["--lr", "nan"], "--lr"), (["--lr", "-1"], "--lr"), (["--seconds", "nan"], "--seconds"),
+                           (["--data-dir", str(tmp_path / "none")], "no train-images")):
+        assert expected in error_of(demo_main, ["--steps", "1", *argv], capsys)
