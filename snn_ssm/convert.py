@@ -2,17 +2,21 @@
 (:func:`swap_neurons`, one table for both frameworks), and SDN-mode somas to the exact neuron (:func:`to_exact`)."""
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
+import warnings
 
 import torch
 from torch import nn
 
+from .functional.surrogate import DEFAULT_ALPHA
 from .layers.neurons import LIF as NeutralLIF
 from .layers.soma import LIFSoma
-from .registry import create
+from .ops.lif_scan import KERNEL_SURROGATES
+from .registry import create, lookup
 
-__all__ = ["swap_neurons", "to_exact", "MODULE_MAP"]
+__all__ = ["swap_neurons", "to_exact", "named_surrogate", "MODULE_MAP"]
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +29,61 @@ def _scalar(value, name: str) -> float:
     return float(t)
 
 
+# Host surrogates that are ours under another name, with the name of their sharpness. All three frameworks define
+# these with the same gradient (atan: (α/2)/(1 + (πα x/2)²); sigmoid: α σ(αx)(1 − σ(αx)); fast_sigmoid:
+# 1/(1 + α|x|)²); snnTorch fires on x > 0, we and SpikingJelly on x >= 0, which differs only at equality.
+_SNNTORCH_SURROGATES = {"atan": ("atan", "alpha"), "sigmoid": ("sigmoid", "slope"),
+                        "fast_sigmoid": ("fast_sigmoid", "slope")}
+_SPIKINGJELLY_SURROGATES = {"ATan": "atan", "Sigmoid": "sigmoid"}
+_SURROGATE_KEYS = {"surrogate", "alpha", "spike_grad", "surrogate_function"}
+
+
+def named_surrogate(fn) -> tuple[str, float] | None:
+    """``(name, alpha)`` of our surrogate that equals the host surrogate ``fn`` (an snnTorch ``atan``/``sigmoid``/
+    ``fast_sigmoid`` closure or a SpikingJelly ``ATan``/``Sigmoid`` module), else ``None``.
+
+    Examples::
+
+        >>> from spikingjelly.activation_based import surrogate
+        >>> named_surrogate(surrogate.ATan(alpha=3.0)), named_surrogate(lambda x: x > 0)
+        (('atan', 3.0), None)
+    """
+    if fn is None:
+        return None
+    module = getattr(fn, "__module__", "") or type(fn).__module__
+    if module.startswith("snntorch.") and getattr(fn, "__name__", "") == "inner":
+        factory = fn.__qualname__.split(".")[0]
+        if factory in _SNNTORCH_SURROGATES:
+            name, arg = _SNNTORCH_SURROGATES[factory]
+            value = inspect.getclosurevars(fn).nonlocals.get(arg)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return name, float(value)
+    if type(fn).__module__.startswith("spikingjelly.") and type(fn).__name__ in _SPIKINGJELLY_SURROGATES:
+        if getattr(fn, "spiking", True) and isinstance(getattr(fn, "alpha", None), (int, float)):
+            return _SPIKINGJELLY_SURROGATES[type(fn).__name__], float(fn.alpha)
+    return None
+
+
+def _surrogate_options(fn, host_key: str) -> dict:
+    """The keyword arguments that give the new neuron ``fn``'s surrogate: ours by name when it is one of ours (the
+    kernels then run it), else the callable itself under ``host_key``."""
+    if fn is None:
+        return {}
+    named = named_surrogate(fn)
+    if named is not None:
+        name, alpha = named
+        return {"surrogate": name, "alpha": None if alpha == DEFAULT_ALPHA[name] else alpha}
+    return {host_key: fn}
+
+
 def _from_spikingjelly(m) -> dict | None:
     """Keyword arguments for our SpikingJelly neuron reproducing ``m``, or ``None`` if ``m`` is not swappable."""
     if "spikingjelly" not in sys.modules:
         return None
     from spikingjelly.activation_based import neuron as sjn
 
-    if isinstance(m, sjn.ParametricLIFNode):
+    learn_beta = isinstance(m, sjn.ParametricLIFNode)  # PLIF's leak is learned: so is the new neuron's
+    if learn_beta:
         tau = 1.0 / float(torch.sigmoid(m.w.detach()))
     elif isinstance(m, sjn.LIFNode):
         tau = float(m.tau)
@@ -46,7 +98,7 @@ def _from_spikingjelly(m) -> dict | None:
     beta = 1.0 if tau is None else 1.0 - 1.0 / tau
     v_th = theta * (tau if tau is not None and getattr(m, "decay_input", False) else 1.0)
     kw = dict(beta=beta, v_th=v_th, detach_reset=bool(m.detach_reset), step_mode=m.step_mode,
-              surrogate_function=m.surrogate_function)
+              learn_beta=learn_beta, **_surrogate_options(m.surrogate_function, "surrogate_function"))
     if m.v_reset is None:
         kw["reset"] = "soft"
     else:
@@ -69,7 +121,7 @@ def _from_snntorch(m) -> dict | None:
         log.warning("snnTorch Leaky(reset_mechanism='subtract', reset_delay=True) subtracts the threshold after "
                     "the leak of the next step; the swapped neuron subtracts in the same step (reset_delay=False)")
     return dict(beta=min(max(_scalar(m.beta, "beta"), 0.0), 1.0), threshold=_scalar(m.threshold, "threshold"),
-                spike_grad=m.spike_grad, init_hidden=m.init_hidden, output=m.output,
+                **_surrogate_options(m.spike_grad, "spike_grad"), init_hidden=m.init_hidden, output=m.output,
                 learn_beta=isinstance(m.beta, nn.Parameter), learn_threshold=isinstance(m.threshold, nn.Parameter),
                 reset_mechanism=m.reset_mechanism)
 
@@ -82,9 +134,14 @@ MODULE_MAP = {"spikingjelly": _from_spikingjelly, "snntorch": _from_snntorch}
 def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn.Module:
     """Replace every SpikingJelly ``LIFNode``/``IFNode``/``ParametricLIFNode`` and snnTorch ``Leaky`` in ``model``.
 
-    Each replacement is our registered neuron ``to`` for the same framework, with leak, threshold, reset, step
-    mode and surrogate carried over where they map (see :mod:`snn_ssm.spikingjelly` and :mod:`snn_ssm.snntorch`
-    for the mappings); ``kwargs`` are passed to every new neuron and win over carried-over values. Nested
+    Each replacement is our registered neuron ``to`` (a LIF-family neuron) for the same framework, with leak,
+    threshold, reset, step mode and surrogate carried over where they map (see :mod:`snn_ssm.spikingjelly` and
+    :mod:`snn_ssm.snntorch` for the mappings); a learnable leak (``ParametricLIFNode``, ``Leaky(learn_beta=True)``)
+    stays learnable. A host surrogate that is one of ours (snnTorch's ``atan``/``sigmoid``/``fast_sigmoid``,
+    SpikingJelly's ``ATan``/``Sigmoid``, any α) becomes ours by name, so the fused kernels run it; any other
+    surrogate is kept as a callable, which runs the torch loop, and a ``UserWarning`` says so. ``kwargs`` are passed
+    to every new neuron and win over carried-over values (a ``surrogate``/``alpha`` given here replaces the carried
+    one). A model without a neuron to replace is returned unchanged with a ``UserWarning``. Nested
     containers are searched; a neuron passed as ``model`` itself is returned replaced. New neurons infer their
     channel count at the first call, so run one batch before building the optimizer. SpikingJelly's reset cache
     of ``model`` is invalidated.
@@ -103,18 +160,36 @@ def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn
     if not isinstance(to, str):
         raise TypeError(f"to must be a registered neuron name (str), got {type(to).__name__}")
 
+    slow = set()
+
     def replacement(m):
         for framework, mapping in MODULE_MAP.items():
             kw = mapping(m)
             if kw is not None:
+                cls = lookup(to, framework)
+                if not (isinstance(cls, type) and issubclass(cls, NeutralLIF)):
+                    raise ValueError(f"to={to!r} is not a LIF-family neuron; swap_neurons replaces LIF neurons by "
+                                     f"'lif', 'ssm_dendrite_lif' or another registered subclass of snn_ssm.LIF")
+                if _SURROGATE_KEYS & kwargs.keys():  # the caller chose the surrogate: carry none over
+                    kw = {k: v for k, v in kw.items() if k not in _SURROGATE_KEYS}
                 new = create(to, framework=framework, **{**kw, **kwargs})
+                if not (isinstance(new.options.surrogate, str) and new.options.surrogate in KERNEL_SURROGATES):
+                    slow.add(new.surrogate_name)
                 ref = next(iter([*m.parameters(), *m.buffers()]), None)  # place it where the old neuron lived
                 return new if ref is None else new.to(ref.device)
         return None
 
+    def warn_slow():
+        if slow:
+            warnings.warn(f"swap_neurons: the surrogate {', '.join(sorted(slow))} has no fused kernel, so these "
+                          f"neurons run the pure-torch loop (6x slower on a CPU, over 100x on a GPU); pass "
+                          f"surrogate='atan' (or 'triangle', 'sigmoid', with alpha=) to use the kernels",
+                          UserWarning, stacklevel=3)
+
     root = replacement(model)
     if root is not None:
         log.info("swap_neurons: replaced 1 neuron by %r", to)
+        warn_slow()
         return root
     count = 0
     for parent in list(model.modules()):
@@ -130,6 +205,10 @@ def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn
         if invalidate is not None:
             invalidate(model)
     log.info("swap_neurons: replaced %d neuron(s) by %r", count, to)
+    if count == 0:
+        warnings.warn("swap_neurons found no SpikingJelly LIFNode/IFNode/ParametricLIFNode and no snnTorch Leaky in "
+                      f"the {type(model).__name__}; it is returned unchanged", UserWarning, stacklevel=2)
+    warn_slow()
     return model
 
 

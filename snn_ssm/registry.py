@@ -12,7 +12,7 @@ import importlib
 import logging
 from importlib import metadata
 
-__all__ = ["register", "create", "list_plugins", "FRAMEWORKS"]
+__all__ = ["register", "create", "lookup", "list_plugins", "FRAMEWORKS"]
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +79,13 @@ def _load_adapter(framework: str) -> None:
                           f"pip install 'snn_ssm[{framework}]' ({exc})") from exc
 
 
-def create(name: str, framework: str | None = None, **kwargs):
-    """Build the neuron or model registered as ``name`` for ``framework`` with ``kwargs``.
+def lookup(name: str, framework: str | None = None):
+    """The class or factory registered as ``name`` for ``framework`` (what :func:`create` calls).
 
     Examples::
 
-        >>> neuron = create("ssm_dendrite_lif", channels=64)
-        >>> sj_neuron = create("lif", framework="spikingjelly", step_mode="m")
+        >>> lookup("lif").__name__, lookup("lif", framework="snntorch").__module__
+        ('LIF', 'snn_ssm.snntorch')
     """
     _check_framework(framework)
     _load_entry_points()
@@ -97,7 +97,18 @@ def create(name: str, framework: str | None = None, **kwargs):
     if framework not in impl:
         have = sorted("neutral" if f is None else f for f in impl)
         raise ValueError(f"{name!r} is not available for framework={framework!r}; it is registered for {have}")
-    return impl[framework](**kwargs)
+    return impl[framework]
+
+
+def create(name: str, framework: str | None = None, **kwargs):
+    """Build the neuron or model registered as ``name`` for ``framework`` with ``kwargs``.
+
+    Examples::
+
+        >>> neuron = create("ssm_dendrite_lif", channels=64)
+        >>> sj_neuron = create("lif", framework="spikingjelly", step_mode="m")
+    """
+    return lookup(name, framework)(**kwargs)
 
 
 def list_plugins(kind: str | None = None) -> dict[str, list[str]]:

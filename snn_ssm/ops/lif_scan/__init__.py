@@ -22,10 +22,11 @@ from ...functional.lif import SomaOptions, seq
 from ...functional.surrogate import NamedSurrogate
 from ..dispatch import choose
 
-__all__ = ["lif_scan", "lif_scan_ref", "scan", "KernelOptions"]
+__all__ = ["lif_scan", "lif_scan_ref", "scan", "KernelOptions", "KERNEL_SURROGATES"]
 
 _RESET_CODE = {"hard": 0, "soft": 1, "none": 2}
 _SURROGATE_CODE = {"triangle": 0, "atan": 1, "sigmoid": 2}
+KERNEL_SURROGATES = tuple(_SURROGATE_CODE)  # the named surrogates every kernel implements
 _HALF = (torch.float16, torch.bfloat16)
 
 
