@@ -12,7 +12,8 @@ import math
 
 import torch
 
-__all__ = ["check_tensor", "check_finite", "checked", "positive_int", "positive_number", "in_range", "one_of"]
+__all__ = ["check_tensor", "check_sequence", "check_finite", "checked", "positive_int", "positive_number", "in_range",
+           "one_of"]
 
 _depth = 0  # > 0 while an snn_ssm caller has checked its input: nested modules trust what they are given
 
@@ -57,6 +58,21 @@ def check_tensor(x, name: str, *, min_ndim: int, layout: str, allow_empty_time: 
         raise ValueError(f"{name} is on {x.device} but the module's parameters are on {device_of.device}; "
                          f"move one of them with .to()")
     check_finite(x, name)
+
+
+def check_sequence(x, name: str, *, channels: int | None, like: torch.Tensor, ndim: int = 3,
+                   layout: str = "[T, B, H]", channel_dim: int = 2) -> torch.Tensor:
+    """:func:`check_tensor` for a sequence layer's input of exactly ``ndim`` dims with ``channels`` along
+    ``channel_dim`` (``None``: any), returned in the dtype of the module's parameter ``like`` (a float64 array from
+    numpy meets a float32 model as float32, as the neurons take it)."""
+    check_tensor(x, name, min_ndim=ndim, layout=layout, device_of=like)
+    if x.ndim != ndim or (channels is not None and x.shape[channel_dim] != channels):
+        names = layout.strip("[]").split(", ")
+        if channels is not None:
+            names[channel_dim] += f"={channels}"
+        want = "[" + ", ".join(names) + "]"
+        raise ValueError(f"{name} must have layout {want}, got shape {tuple(x.shape)}")
+    return x.to(like.dtype)
 
 
 def positive_int(value, name: str, *, allow_none: bool = False):

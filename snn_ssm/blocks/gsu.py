@@ -63,6 +63,12 @@ class GatedSpikingUnit(nn.Module):
         self.spike_path = nn.Linear(d_model, d_model, **fk)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """``y`` ``[..., H]`` (the SSM output) → ``[..., H]``."""
+        w = self.spike_path.weight
+        _checks.check_tensor(y, "y", min_ndim=1, layout="[..., H]", allow_empty_time=True, device_of=w)
+        if y.shape[-1] != w.shape[1]:
+            raise ValueError(f"y must have H={w.shape[1]} features in its last dim, got shape {tuple(y.shape)}")
+        y = y.to(w.dtype)
         n = nn.functional.linear(y, ternary_weight(self.identity_path.weight, self.weight_threshold),
                                  self.identity_path.bias)
         m = self.spike_path(self.spike(y))

@@ -48,10 +48,20 @@ class SpikeMixer(nn.Module):
         if activation not in ("gelu", "relu"):
             raise ValueError(f"activation must be 'gelu' or 'relu', got {activation!r}")
         self.activation = activation
+        _checks.positive_int(d_in, "d_in")
+        _checks.positive_int(d_out, "d_out", allow_none=True)
         self.linear = nn.Linear(d_in, d_out or d_in, device=device, dtype=dtype)
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
-        y = self.linear(s)
+        """Spikes ``s`` ``[..., d_in]`` (any float dtype; bool and int spikes are taken as 0/1) → ``[..., d_out]``."""
+        w = self.linear.weight
+        if isinstance(s, torch.Tensor) and not s.is_floating_point() and not s.is_complex():
+            s = s.to(w.dtype)  # bool or integer spikes are 0/1 events
+        _checks.check_tensor(s, "s", min_ndim=1, layout="[..., d_in]", allow_empty_time=True, device_of=w)
+        if s.shape[-1] != self.linear.in_features:
+            raise ValueError(f"s must have d_in={self.linear.in_features} features in its last dim, got shape "
+                             f"{tuple(s.shape)}")
+        y = self.linear(s.to(w.dtype))
         return nn.functional.gelu(y) if self.activation == "gelu" else nn.functional.relu(y)
 
     def extra_repr(self) -> str:
@@ -74,9 +84,18 @@ class ClampFuse(nn.Module):
 
     def __init__(self, d_model: int, *, norm: str | None = "batch", device=None, dtype=None):
         super().__init__()
+        self.d_model = _checks.positive_int(d_model, "d_model")
         self.norm = ChannelNorm(d_model, norm, device=device, dtype=dtype) if norm is not None else nn.Identity()
+        # the device and dtype inputs are checked against (the norm may have no parameters)
+        self.register_buffer("_anchor", torch.empty(0, device=device, dtype=dtype or torch.get_default_dtype()),
+                             persistent=False)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``clamp(norm(x + y), 0, 1)`` for a residual ``x`` and a block output ``y`` of one shape ``[T, B, H]``."""
+        x = _checks.check_sequence(x, "x", channels=self.d_model, like=self._anchor)
+        y = _checks.check_sequence(y, "y", channels=self.d_model, like=self._anchor)
+        if x.shape != y.shape:
+            raise ValueError(f"x and y must have one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
         return self.norm(x + y).clamp(0, 1)
 
     def extra_repr(self) -> str:
@@ -139,9 +158,7 @@ class PSpikeSSMBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``[T, B, H]`` → ``[T, B, H]``."""
-        _checks.check_tensor(x, "x", min_ndim=3, layout="[T, B, H]", device_of=self.mixer.linear.weight)
-        if x.ndim != 3 or x.shape[2] != self.d_model:
-            raise ValueError(f"x must have layout [T, B, H={self.d_model}], got shape {tuple(x.shape)}")
+        x = _checks.check_sequence(x, "x", channels=self.d_model, like=self.mixer.linear.weight)
         with _checks.checked():
             z = self._path(x, self.in_sampler, self.ssm)
             if self.block_bidirectional:

@@ -46,9 +46,7 @@ class S4DLayerBase(nn.Module, abc.ABC):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``[T, B, H]`` → ``[T, B, H]``."""
-        _checks.check_tensor(x, "x", min_ndim=3, layout="[T, B, H]", device_of=self.dendrite.log_dt)
-        if x.ndim != 3 or x.shape[2] != self.d_model:
-            raise ValueError(f"x must have layout [T, B, H={self.d_model}], got shape {tuple(x.shape)}")
+        x = _checks.check_sequence(x, "x", channels=self.d_model, like=self.dendrite.log_dt)
         with _checks.checked():
             return self.mix(self.dropout(self.activation(x)))
 

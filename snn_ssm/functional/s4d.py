@@ -169,6 +169,8 @@ def fft_conv(x: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     if K.shape[0] not in (T, 2 * T):
         raise ValueError(f"K must have length T={T} (causal) or 2T (two-sided), got {K.shape[0]}")
     n = 2 * T
+    if x.numel() == 0:  # an empty batch: FFT libraries reject zero-size transforms
+        return x.new_zeros(x.shape)
     Xf = torch.fft.rfft(x, n=n, dim=0)  # (n/2+1 B C M)
     Kf = torch.fft.rfft(K.to(x.dtype), n=n, dim=0)[:, None, :, None]  # (n/2+1 1 C 1)
     return torch.fft.irfft(Xf * Kf, n=n, dim=0)[:T]

@@ -154,7 +154,11 @@ class S4DDendrite(ChannelModule):
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None, *, skip: bool = True) -> torch.Tensor:
         """``y = K * x + D·x`` (+ the free response of state ``h0``) for ``x`` ``[T, B, C, M]``; ``skip=False``
         leaves out ``D·x``."""
-        return self.convolve(x, h0, self.discrete(x.shape[2]), skip)
+        _checks.check_tensor(x, "x", min_ndim=4, layout="[T, B, C, M]", device_of=self._anchor)
+        if x.ndim != 4:
+            raise ValueError(f"x must have layout [T, B, C, M], got shape {tuple(x.shape)}")
+        self.ensure_channels(x.shape[2])
+        return self.convolve(x.to(self._anchor.dtype), h0, self.discrete(x.shape[2]), skip)
 
     def convolve(self, x: torch.Tensor, h0: torch.Tensor | None, p: Discrete, skip: bool = True) -> torch.Tensor:
         """:meth:`forward` with discretised parameters ``p`` computed once by the caller; ``skip=False`` leaves out

@@ -1,6 +1,7 @@
 """Stateful spiking neurons on ``[T, B, C, *]``: the plain LIF soma and the SSM-dendrite LIF of SpikingSSM."""
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Union
 
 import torch
@@ -198,7 +199,7 @@ class SSMDendriteLIF(LIF):
         xc = self._prepare(x, single_step=False)
         state = self._check_state(state, xc.shape[1:])
         T, B, C = xc.shape[:3]
-        x4 = xc.reshape(T, B, C, -1)
+        x4 = xc.reshape(T, B, C, math.prod(xc.shape[3:]))  # explicit M: an empty batch has no -1 to infer
         h0 = materialize(state.h)
         p = self.dendrite.discrete(C)
         y = self.dendrite.convolve(x4, h0, p, skip=False).reshape(xc.shape)  # D·x is fused into the soma
@@ -209,7 +210,7 @@ class SSMDendriteLIF(LIF):
         xc = self._prepare(x, single_step=True)
         state = self._check_state(state, xc.shape)
         B, C = xc.shape[:2]
-        y, h = self.dendrite.step(xc.reshape(B, C, -1), materialize(state.h))
+        y, h = self.dendrite.step(xc.reshape(B, C, math.prod(xc.shape[2:])), materialize(state.h))
         s, v = self.run_step(y.reshape(xc.shape), state.v)
         return s.to(x.dtype).reshape(x.shape), NeuronState(v, h)
 

@@ -78,8 +78,7 @@ class S4DPLR(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``y = K * x + D·x`` for ``x`` ``[T, B, H, M]``."""
-        if x.ndim != 4 or x.shape[2] != self.channels:
-            raise ValueError(f"x must have layout [T, B, H={self.channels}, M], got shape {tuple(x.shape)}")
+        x = _checks.check_sequence(x, "x", channels=self.channels, like=self.D, ndim=4, layout="[T, B, H, M]")
         return s4d.fft_conv(x, self.kernel(x.shape[0])) + self.D[:, None] * x
 
     def extra_repr(self) -> str:

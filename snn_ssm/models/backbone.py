@@ -55,11 +55,16 @@ class SequenceClassifier(nn.Module):
                                 f"got {getattr(x, 'dtype', type(x).__name__)}")
             if x.ndim != 2 or x.shape[0] == 0:
                 raise ValueError(f"x must have layout [T, B] with T >= 1, got shape {tuple(x.shape)}")
+            if x.device != self.encoder.weight.device:
+                raise ValueError(f"x is on {x.device} but the model's parameters are on {self.encoder.weight.device}")
+            vocab = self.encoder.num_embeddings
+            if x.numel() and not torch.compiler.is_compiling() and \
+                    not bool(((x >= 0) & (x < vocab)).all()):  # one synchronisation, as for float input
+                raise ValueError(f"x holds token ids outside the vocabulary [0, {vocab}): "
+                                 f"min {int(x.min())}, max {int(x.max())}")
             return self.encoder(x)
-        _checks.check_tensor(x, "x", min_ndim=3, layout="[T, B, d_input]", device_of=self.encoder.weight)
-        if x.ndim != 3 or x.shape[2] != self.encoder.in_features:
-            raise ValueError(f"x must have layout [T, B, d_input={self.encoder.in_features}], "
-                             f"got shape {tuple(x.shape)}")
+        x = _checks.check_sequence(x, "x", channels=self.encoder.in_features, like=self.encoder.weight,
+                                   layout="[T, B, d_input]")
         return self.encoder(x)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -76,6 +81,10 @@ class SequenceClassifier(nn.Module):
             pooled = z.mean(0)
         else:
             T, B = z.shape[:2]
+            if not isinstance(lengths, torch.Tensor) or lengths.is_floating_point() or lengths.is_complex() \
+                    or lengths.dtype == torch.bool:
+                raise TypeError(f"lengths must be an integer tensor [B={B}], got "
+                                f"{getattr(lengths, 'dtype', type(lengths).__name__)}")
             if lengths.shape != (B,) or bool(((lengths < 1) | (lengths > T)).any()):
                 raise ValueError(f"lengths must be [B={B}] with values in [1, T={T}], got {lengths.tolist()}")
             mask = (torch.arange(T, device=z.device)[:, None] < lengths.to(z.device)[None]).to(z.dtype)  # (T B)
