@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from .layers._channels import ChannelModule
+
 __all__ = ["param_groups"]
 
 
@@ -20,6 +22,12 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float) -> list[dict]
         >>> model = snn_ssm.SpikingSSM(1, 10, d_model=16, n_layers=1)
         >>> opt = torch.optim.AdamW(param_groups(model, lr=1e-2, weight_decay=1e-2))
     """
+    lazy = [name or type(m).__name__ for name, m in model.named_modules()
+            if isinstance(m, ChannelModule) and not m.built]
+    if lazy:
+        raise ValueError(f"{len(lazy)} module(s) have not built their parameters yet ({', '.join(lazy[:3])}"
+                         f"{', ...' if len(lazy) > 3 else ''}): they infer their channel count from the first input, "
+                         f"so run one batch through the model before building the optimizer")
     no_decay_modules = (nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.Embedding)
     tagged: dict[tuple, list] = {}
     decay, no_decay = [], []

@@ -98,7 +98,7 @@ class _LeakyFace:
             self._state = NeuronState(value, self._state.h)  # the mem this neuron returned: continue the dendrite
         else:  # a tensor of the user's: checked here, once (the mem this neuron returns is trusted)
             _checks.check_tensor(value, "mem", min_ndim=1, layout="[B, C, ...]", allow_empty_time=True)
-            self._state = NeuronState(value if bool(value.any()) else None, None)  # all zeros: the rest state
+            self._state = NeuronState(value.to(self._anchor.dtype) if bool(value.any()) else None, None)  # 0: rest
 
     def reset_mem(self) -> torch.Tensor:
         self.reset()

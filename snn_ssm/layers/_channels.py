@@ -36,6 +36,11 @@ class ChannelModule(nn.Module):
             self._built = True
 
     @property
+    def built(self) -> bool:
+        """Whether the per-channel parameters exist (a lazy module builds them at its first input)."""
+        return self._built
+
+    @property
     def factory(self) -> dict:
         return {"device": self._anchor.device, "dtype": self._anchor.dtype}
 

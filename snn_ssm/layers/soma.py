@@ -76,6 +76,8 @@ class LIFSoma(SpikeEmitter, ChannelModule):
         super().__init__(channels, shared, device, dtype)
         self.options = SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha)
         self.backend = backend
+        if not isinstance(beta, (int, float, torch.Tensor)) or isinstance(beta, bool):
+            raise TypeError(f"beta must be a number or a tensor, got {type(beta).__name__}")
         beta_t = torch.as_tensor(beta, dtype=self._anchor.dtype, device=self._anchor.device).clone()
         if beta_t.ndim > 1 or not bool(((beta_t >= 0) & (beta_t <= 1)).all()):
             raise ValueError(f"beta must be a scalar or 1-D per-channel tensor with values in [0, 1], got {beta!r}")
@@ -139,6 +141,11 @@ class LIFSoma(SpikeEmitter, ChannelModule):
         """The frozen SDN in use (``reset_mode="sdn"``), else ``None``; held outside the module tree (not in the
         ``state_dict``, not moved by ``.to()``)."""
         return None if self._sdn is None else self._sdn.net
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if self._sdn is not None:  # a new β needs its own network
+            self.reset_mode = "sdn"
 
     def _build(self, rows: int) -> None:
         if self.beta.ndim == 1 and self.beta.numel() not in (1, rows):

@@ -96,6 +96,8 @@ class PSpikeSSM(SequenceClassifier):
 
     def manual_seed(self, seed: int | None) -> "PSpikeSSM":
         """Seed every sampler (``seed + i`` for the ``i``-th), or ``None`` for torch's global generator."""
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
         for i, sampler in enumerate(self.samplers()):
             sampler.manual_seed(None if seed is None else seed + i)
         return self

@@ -132,7 +132,12 @@ def load_sdn(beta, variant: str = "paper", path: str | os.PathLike | None = None
                 f"{ENV_VAR}=DIR (or pass path=)")
     key = (str(path), beta, variant)
     if key not in _cache:
-        blob = torch.load(path, weights_only=True)
+        try:
+            blob = torch.load(path, weights_only=True)
+        except Exception as e:  # a truncated or foreign file
+            raise ValueError(f"{path} is not an SDN weights file ({type(e).__name__}: {e})") from None
+        if not isinstance(blob, dict) or not {"meta", "state_dict"} <= blob.keys():
+            raise ValueError(f"{path} is not an SDN weights file (no meta/state_dict)")
         meta = blob["meta"]
         if abs(meta["beta"] - beta) > 1e-6 or meta["variant"] != variant:
             raise ValueError(f"{path} holds an SDN for beta={meta['beta']:g} ({meta['variant']!r}), "
@@ -153,6 +158,9 @@ def predict(net: SDN, x: torch.Tensor) -> torch.Tensor:
         >>> predict(load_sdn(0.125), torch.randn(200, 4, 8)).shape    # m-hat for every step and neuron
         torch.Size([200, 4, 8])
     """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 1:
+        raise TypeError(f"x must be a floating-point tensor [T, *], got {getattr(x, 'dtype', type(x).__name__)} of "
+                        f"shape {tuple(getattr(x, 'shape', ()))}")
     T = x.shape[0]
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     copies = _copies.setdefault(net, {})  # one copy per device and dtype; the loaded net stays put

@@ -43,6 +43,8 @@ def reset_scan(x: torch.Tensor, p_hat: torch.Tensor) -> torch.Tensor:
         >>> reset_scan(x, torch.full((6, 1), 0.125 * 0.9)).flatten().tolist()
         [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]
     """
+    if p_hat.shape != x.shape:
+        raise ValueError(f"p_hat must have x's shape {tuple(x.shape)}, got {tuple(p_hat.shape)}")
     f1 = (x - 1 >= 0)  # G(1) and G(0) of each prefix, as booleans
     f0 = (p_hat + x - 1 >= 0)
     d = 1
