@@ -97,7 +97,8 @@ class _LeakyFace:
                 value.untyped_storage().data_ptr() == held.untyped_storage().data_ptr():
             self._state = NeuronState(value, self._state.h)  # the mem this neuron returned: continue the dendrite
         else:  # a tensor of the user's: checked here, once (the mem this neuron returns is trusted)
-            _checks.check_tensor(value, "mem", min_ndim=1, layout="[B, C, ...]", allow_empty_time=True)
+            _checks.check_tensor(value, "mem", min_ndim=1, layout="[B, C, ...]", allow_empty_time=True,
+                                 device_of=self._anchor)
             self._state = NeuronState(value.to(self._anchor.dtype) if bool(value.any()) else None, None)  # 0: rest
 
     def reset_mem(self) -> torch.Tensor:

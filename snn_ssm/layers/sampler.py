@@ -98,12 +98,9 @@ class SpikeSampler(SpikeEmitter, ChannelModule):
         return self.norm(a * x + b, channel_dim)
 
     def _fire(self, x: torch.Tensor, channel_dim: int, noise: torch.Tensor | None) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor, got {getattr(x, 'dtype', type(x).__name__)}")
-        if x.ndim < channel_dim + 1:
-            layout = "[T, B, C, ...]" if channel_dim == 2 else "[B, C, ...]"
-            raise ValueError(f"x must have layout {layout}, got shape {tuple(x.shape)}")
-        _checks.check_finite(x, "x")
+        layout = "[T, B, C, ...]" if channel_dim == 2 else "[B, C, ...]"
+        _checks.check_tensor(x, "x", min_ndim=channel_dim + 1, layout=layout, allow_empty_time=channel_dim == 1,
+                             device_of=self._anchor)
         self.ensure_channels(x.shape[channel_dim])
         u = self.probability_input(x, channel_dim)
         if not self.training and self.eval_mode != "sample":

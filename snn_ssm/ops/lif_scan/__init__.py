@@ -120,6 +120,8 @@ def _check_args(y, v0, beta, v_th, skip_input, skip_weight) -> None:
                         f"{getattr(y, 'dtype', type(y).__name__)} of shape {tuple(getattr(y, 'shape', ()))}")
     if y.shape[0] == 0:
         raise ValueError("y has zero time steps (layout [T, B, *]); need at least one step")
+    if y.device.type == "meta":
+        raise ValueError("y is on the meta device, which holds no values: give y on cpu or cuda")
     step_shape = y.shape[1:]
     if (skip_input is None) != (skip_weight is None):
         raise ValueError("skip_input and skip_weight go together: give both (the fused D-skip) or neither")
