@@ -29,10 +29,11 @@ def checked():
         _depth -= 1
 
 
+@torch.compiler.disable  # compiled models check too: the graph breaks here and the check runs eagerly
 def check_finite(x: torch.Tensor, name: str) -> None:
-    """Raise ``ValueError`` if ``x`` holds NaN or Inf (skipped inside :func:`checked` and while ``torch.compile``
-    traces, where a host synchronisation would break the graph)."""
-    if _depth or torch.compiler.is_compiling():
+    """Raise ``ValueError`` if ``x`` holds NaN or Inf (skipped inside :func:`checked`, where the caller has
+    checked what it passes down)."""
+    if _depth:
         return
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or Inf; spiking neurons reject non-finite input")

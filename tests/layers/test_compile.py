@@ -37,3 +37,12 @@ def test_compiled_model_equals_eager():
     fn = torch.compile(model, backend="aot_eager")
     x = torch.rand(30, 2, 1)
     torch.testing.assert_close(fn(x), model(x))
+
+
+def test_compiled_model_still_rejects_nan():
+    torch._dynamo.reset()
+    model = snn_ssm.SpikingSSM(1, 10, d_model=8, n_layers=1, d_state=8)
+    fn = torch.compile(model, backend="aot_eager")
+    fn(torch.rand(30, 2, 1))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        fn(torch.full((30, 2, 1), float("nan")))

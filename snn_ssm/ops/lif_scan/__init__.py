@@ -161,7 +161,12 @@ def _check_args(y, v0, beta, v_th, skip_input, skip_weight) -> None:
         elif not {"beta": 0 <= p <= 1, "v_th": 0 < p < math.inf}.get(name, math.isfinite(p)):
             raise ValueError(f"{name} must be {must}, got {p!r}")
     values.append(("y", torch.isfinite(y).all(), "finite"))
-    if torch.compiler.is_compiling() or bool(torch.stack([ok for _, ok, _ in values]).all()):
+    _check_values(values)
+
+
+@torch.compiler.disable  # one synchronisation, eager also under torch.compile (a graph break)
+def _check_values(values) -> None:
+    if bool(torch.stack([ok for _, ok, _ in values]).all()):
         return
     name, _, must = next(v for v in values if not bool(v[1]))
     raise ValueError(f"{name} must be {must}, but it holds values that are not (NaN, Inf or out of range)")
