@@ -22,6 +22,11 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float) -> list[dict]
         >>> model = snn_ssm.SpikingSSM(1, 10, d_model=16, n_layers=1)
         >>> opt = torch.optim.AdamW(param_groups(model, lr=1e-2, weight_decay=1e-2))
     """
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float("inf"):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or \
+            not 0 <= weight_decay < float("inf"):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
     lazy = [name or type(m).__name__ for name, m in model.named_modules()
             if isinstance(m, ChannelModule) and not m.built]
     if lazy:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -89,6 +90,9 @@ class LIFSoma(SpikeEmitter, ChannelModule):
         else:
             self.register_buffer("beta", beta_t)
         self.sdn_variant = _checks.one_of(sdn_variant, "sdn_variant", tuple(sdn.VARIANTS))
+        if sdn_path is not None and not Path(sdn_path).is_file():
+            raise FileNotFoundError(f"sdn_path {sdn_path!s} is not a file (an SDN weights file from "
+                                    f"`python -m snn_ssm sdn-train`)")
         self.sdn_path = sdn_path
         self._sdn: sdn.Frozen | None = None
         self.reset_mode = reset_mode
@@ -185,7 +189,8 @@ class LIFSoma(SpikeEmitter, ChannelModule):
                              "reset_mode='exact' to continue a sequence")
         if skip_input is not None:
             y = y + skip_weight * skip_input
-        return sdn.sdn_lif(y * (1.0 / v_th), self._sdn.net, self.fire)
+        with _checks.checked():  # the caller checked y
+            return sdn.sdn_lif(y * (1.0 / v_th), self._sdn.net, self.fire)
 
     def forward(self, y: torch.Tensor, skip_input: torch.Tensor | None = None,
                 skip_weight: torch.Tensor | None = None) -> torch.Tensor:

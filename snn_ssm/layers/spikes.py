@@ -1,9 +1,12 @@
 """Stateless spike functions as modules: the Heaviside spike of Binary S4D and the ternary spike of the GSU."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
+from .. import _checks
 from ..functional.quant import ternary_activation
 from ..functional.surrogate import resolve
 from .emitter import SpikeEmitter
@@ -31,6 +34,9 @@ class HeavisideSpike(SpikeEmitter, nn.Module):
                  surrogate="atan", alpha: float | None = None, device=None, dtype=None):
         super().__init__()
         self.fire = resolve(surrogate, alpha)
+        _checks.positive_int(channels, "channels")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+            raise ValueError(f"threshold must be a finite number, got {threshold!r}")
         theta = torch.full((channels,), float(threshold), device=device, dtype=dtype)
         if learn_threshold:
             self.threshold = nn.Parameter(theta)

@@ -41,6 +41,7 @@ from typing import NamedTuple
 
 import torch
 
+from .. import _checks
 from .model import SDN, reset_scan
 
 __all__ = ["SDN", "VARIANTS", "SHIPPED_BETAS", "Frozen", "load_sdn", "shipped", "weights_path", "predict", "sdn_lif",
@@ -184,6 +185,7 @@ def sdn_lif(x: torch.Tensor, net: SDN, fire):
         >>> s.shape, v.shape
         (torch.Size([200, 4]), torch.Size([4]))
     """
+    _checks.check_finite(x, "x")
     m_hat = predict(net, x)
     u = m_hat + x
     s = fire(u - 1.0)
