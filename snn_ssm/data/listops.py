@@ -95,7 +95,8 @@ def generate(n: int, seed: int = 0, *, min_length: int = 500, max_length: int = 
         if min_length < length < max_length:
             found.setdefault(to_string(tree), evaluate(tree))
         if tries > 1000 * max(n, 100):
-            raise RuntimeError(f"found only {len(found)} of {n} trees with {min_length} < length < {max_length}")
+            raise ValueError(f"found only {len(found)} of {n} distinct trees with {min_length} < length < "
+                             f"{max_length} tokens: widen the lengths (--listops-lengths) or ask for fewer trees")
     items = list(found.items())
     rng.shuffle(items)
     return items

@@ -141,3 +141,34 @@ def test_neuron_states_are_checked():
     for fn in (snn_ssm.reset_states, lambda m: snn_ssm.set_backend(m, "torch"), snn_ssm.to_exact):
         with pytest.raises(TypeError, match="model"):
             fn("net")
+
+
+LAYERS = {k: v for k, v in ENTRIES.items() if k not in ("LIF.step", "lif_scan", "SpikeMixer", "ClampFuse")}
+
+
+@pytest.mark.parametrize("entry", list(LAYERS))
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_other_float_dtypes_run_in_the_parameters_dtype(entry, dtype):
+    """numpy arrays arrive as float64, and a half input is common: every module takes them (the probe's "bad"
+    f64/bf16 rows), computing in its parameters' dtype as the neurons always did."""
+    build, call, good, _ = LAYERS[entry]
+    module = build()
+    x = good()
+    out = call(module, x.to(dtype))
+    snn_ssm.reset_states(module)  # the neurons would continue from the first call's state
+    ref = call(module, x.to(dtype).float())  # the same values, given in float32
+    out = out[0] if isinstance(out, tuple) else out
+    ref = ref[0] if isinstance(ref, tuple) else ref
+    assert out.dtype in (torch.float32, dtype) and out.shape == ref.shape
+    if "Sampler" not in entry and "PSpike" not in entry:  # stochastic ones draw new noise per call
+        torch.testing.assert_close(out.float(), ref.float())
+
+
+@pytest.mark.parametrize("entry", list(LAYERS))
+def test_an_empty_batch_gives_an_empty_result(entry):
+    build, call, good, _ = LAYERS[entry]
+    module = build().eval()
+    x = good()
+    out = call(module, x[:, :0])
+    out = out[0] if isinstance(out, tuple) else out
+    assert out.numel() == 0
