@@ -126,9 +126,76 @@ def _from_snntorch(m) -> dict | None:
                 reset_mechanism=m.reset_mechanism)
 
 
-#: The conversion table: for each host framework, the function that reads one of its modules and returns the keyword
-#: arguments of the snn_ssm neuron that reproduces it (``None``: not a neuron we replace).
-MODULE_MAP = {"spikingjelly": _from_spikingjelly, "snntorch": _from_snntorch}
+def _scalar_parameters(m, host: str) -> tuple[float, float]:
+    """``(β, v_th)`` of our neuron ``m`` as the host's scalars; a ``ValueError`` when the host cannot hold them."""
+    if m.beta.numel() != 1:
+        raise ValueError(f"cannot convert {type(m).__name__} with a per-channel beta to {host}: its leak is one "
+                         f"number")
+    v_th = m.v_th.detach()
+    if not bool((v_th == v_th.reshape(-1)[0]).all()):
+        raise ValueError(f"cannot convert {type(m).__name__} with per-channel thresholds to {host}: its threshold "
+                         f"is one number (they differ after training; keep the snn_ssm neuron)")
+    return float(m.beta.reshape(-1)[0]), float(v_th.reshape(-1)[0])
+
+
+def _host_surrogate(m, library: str):
+    """The host's own surrogate object when it equals ours, else our (picklable, same-function) spike function."""
+    fire = m.fire
+    name = getattr(fire, "name", None)
+    if library == "snntorch":
+        from snntorch import surrogate
+
+        makers = {"atan": lambda a: surrogate.atan(alpha=a), "sigmoid": lambda a: surrogate.sigmoid(slope=a),
+                  "fast_sigmoid": lambda a: surrogate.fast_sigmoid(slope=a)}
+    else:
+        from spikingjelly.activation_based import surrogate
+
+        makers = {"atan": lambda a: surrogate.ATan(alpha=a), "sigmoid": lambda a: surrogate.Sigmoid(alpha=a)}
+    return makers[name](fire.alpha) if name in makers else fire
+
+
+def _to_snntorch(m):
+    """``snntorch.Leaky`` reproducing our snnTorch ``LIF`` ``m`` (same spikes; its ``mem`` is ours times v_th)."""
+    import snntorch as snn
+
+    from .snntorch import LIF as FaceLIF
+
+    if type(m) is not FaceLIF:
+        return None
+    if m.reset_kind == "hard" and m.v_reset != 0:
+        raise ValueError("cannot convert a LIF with v_reset != 0 to snntorch.Leaky: it resets to 0")
+    beta, v_th = _scalar_parameters(m, "snntorch.Leaky")
+    return snn.Leaky(beta=beta, threshold=v_th, spike_grad=_host_surrogate(m, "snntorch"),
+                     init_hidden=m.init_hidden, output=m.output, learn_beta=isinstance(m.beta, nn.Parameter),
+                     learn_threshold=m.learn_threshold, reset_mechanism=m.reset_mechanism, reset_delay=False)
+
+
+def _to_spikingjelly(m):
+    """SpikingJelly's ``LIFNode`` (``IFNode`` for β = 1) reproducing our SpikingJelly ``LIF`` ``m``."""
+    from spikingjelly.activation_based import neuron as sjn
+
+    from .spikingjelly import LIF as FaceLIF
+
+    if type(m) is not FaceLIF:
+        return None
+    if m.reset_kind == "none" or (m.reset_kind == "hard" and m.v_reset != 0):
+        raise ValueError("SpikingJelly's LIFNode resets (hard to v_reset = 0 with its decay towards 0, or soft): "
+                         f"cannot convert reset={m.reset_kind!r}, v_reset={m.v_reset:g}")
+    if isinstance(m.beta, nn.Parameter):
+        raise ValueError("cannot convert a LIF with a learnable beta to LIFNode (ParametricLIFNode learns the leak "
+                         "through a sigmoid, not the same parameter)")
+    beta, v_th = _scalar_parameters(m, "LIFNode")
+    kw = dict(v_threshold=v_th, v_reset=None if m.reset_kind == "soft" else 0.0, detach_reset=m.detach_reset,
+              surrogate_function=_host_surrogate(m, "spikingjelly"), step_mode=m.step_mode)
+    if beta == 1.0:
+        return sjn.IFNode(**kw)
+    return sjn.LIFNode(tau=1.0 / (1.0 - beta), decay_input=False, **kw)
+
+
+#: The conversion table, for each host framework: the function that reads one of its modules and returns the keyword
+#: arguments of the snn_ssm neuron that reproduces it (``None``: not a neuron we replace), and the function that
+#: turns one of our neurons back into the host's own (``to="host"``).
+MODULE_MAP = {"spikingjelly": (_from_spikingjelly, _to_spikingjelly), "snntorch": (_from_snntorch, _to_snntorch)}
 
 
 def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn.Module:
@@ -145,6 +212,11 @@ def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn
     containers are searched; a neuron passed as ``model`` itself is returned replaced. New neurons infer their
     channel count at the first call, so run one batch before building the optimizer. SpikingJelly's reset cache
     of ``model`` is invalidated.
+
+    ``to="host"`` goes back: every snn_ssm ``LIF`` of the snnTorch or SpikingJelly face becomes the host's own
+    ``snntorch.Leaky`` / ``LIFNode`` (``IFNode`` for β = 1) with the same spikes, where the host can hold it (one
+    β and one threshold for all channels, a reset to 0 or a soft reset; else a ``ValueError`` naming what does not
+    fit). SSM-dendrite neurons have no host counterpart and stay.
 
     Returns:
         The model (the same object, modified in place, unless ``model`` was itself a neuron).
@@ -163,7 +235,15 @@ def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn
     slow = set()
 
     def replacement(m):
-        for framework, mapping in MODULE_MAP.items():
+        if to == "host":
+            framework = type(m).__module__.rpartition(".")[2]  # our faces live in snn_ssm.<framework>
+            new = MODULE_MAP[framework][1](m) if type(m).__module__ == f"snn_ssm.{framework}" and \
+                framework in MODULE_MAP else None
+            if new is None:
+                return None
+            ref = next(iter([*m.parameters(), *m.buffers()]), None)
+            return new if ref is None else new.to(ref.device)
+        for framework, (mapping, _) in MODULE_MAP.items():
             kw = mapping(m)
             if kw is not None:
                 cls = lookup(to, framework)
@@ -206,8 +286,10 @@ def swap_neurons(model: nn.Module, to: str = "ssm_dendrite_lif", **kwargs) -> nn
             invalidate(model)
     log.info("swap_neurons: replaced %d neuron(s) by %r", count, to)
     if count == 0:
-        warnings.warn("swap_neurons found no SpikingJelly LIFNode/IFNode/ParametricLIFNode and no snnTorch Leaky in "
-                      f"the {type(model).__name__}; it is returned unchanged", UserWarning, stacklevel=2)
+        what = ("no snn_ssm LIF of the snnTorch or SpikingJelly faces" if to == "host" else
+                "no SpikingJelly LIFNode/IFNode/ParametricLIFNode and no snnTorch Leaky")
+        warnings.warn(f"swap_neurons found {what} in the {type(model).__name__}; it is returned unchanged",
+                      UserWarning, stacklevel=2)
     warn_slow()
     return model
 

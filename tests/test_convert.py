@@ -75,3 +75,30 @@ def test_learned_leak_stays_learnable_and_odd_requests_are_named():
         snn_ssm.swap_neurons(torch.nn.Sequential(sjn.LIFNode()), to="spike_sampler")
     with pytest.raises(TypeError, match="model must be"):
         snn_ssm.to_exact("model")
+
+
+def test_to_host_gives_the_host_neuron_back_with_the_same_spikes():
+    from snn_ssm.snntorch import LIF as StLIF
+    from snn_ssm.spikingjelly import LIF as SjLIF
+
+    x = torch.randn(300, 4, 8)
+    # snnTorch: threshold 1, beta 0.5 compute the same floats in both forms; the spike function is the same object
+    ours = StLIF(8, beta=0.5, threshold=1.0, surrogate="atan")
+    host = snn_ssm.swap_neurons(ours, to="host")
+    assert type(host) is snn.Leaky and not host.reset_delay
+    s_ours = torch.stack([ours(x_t)[0] for x_t in x])
+    s_host = torch.stack([host(x_t)[0] for x_t in x])
+    assert s_ours.sum() > 50 and torch.equal(s_ours, s_host)
+    # SpikingJelly: a net with one LIF and one SSM neuron; only the LIF goes back
+    net = torch.nn.Sequential(SjLIF(8, beta=0.5, reset="soft", step_mode="m", surrogate="sigmoid"),
+                              snn_ssm.spikingjelly.SSMDendriteLIF(8, d_state=4, step_mode="m"))
+    ref = net[0](x)
+    net[0].reset()
+    snn_ssm.swap_neurons(net, to="host")
+    assert type(net[0]) is sjn.LIFNode and isinstance(net[0].surrogate_function, sj_surrogate.Sigmoid)
+    assert type(net[1]) is snn_ssm.spikingjelly.SSMDendriteLIF
+    assert torch.equal(net[0](x), ref)
+    with pytest.raises(ValueError, match="per-channel beta"):
+        snn_ssm.swap_neurons(StLIF(4, beta=torch.rand(4)), to="host")
+    with pytest.raises(ValueError, match="reset"):
+        snn_ssm.swap_neurons(SjLIF(4, reset="none"), to="host")
