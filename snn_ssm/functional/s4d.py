@@ -171,9 +171,13 @@ def fft_conv(x: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     n = 2 * T
     if x.numel() == 0:  # an empty batch: FFT libraries reject zero-size transforms
         return x.new_zeros(x.shape)
-    Xf = torch.fft.rfft(x, n=n, dim=0)  # (n/2+1 B C M)
-    Kf = torch.fft.rfft(K.to(x.dtype), n=n, dim=0)[:, None, :, None]  # (n/2+1 1 C 1)
-    return torch.fft.irfft(Xf * Kf, n=n, dim=0)[:T]
+    # Half inputs (autocast, .half()) are transformed in float32: cuFFT has no bfloat16 and takes float16 only at
+    # power-of-two lengths, and the long sums of the convolution need the mantissa. The result keeps x's dtype.
+    work = torch.float64 if x.dtype == torch.float64 else torch.float32
+    with torch.autocast(x.device.type, enabled=False):
+        Xf = torch.fft.rfft(x.to(work), n=n, dim=0)  # (n/2+1 B C M)
+        Kf = torch.fft.rfft(K.to(work), n=n, dim=0)[:, None, :, None]  # (n/2+1 1 C 1)
+        return torch.fft.irfft(Xf * Kf, n=n, dim=0)[:T].to(x.dtype)
 
 
 def step(x: torch.Tensor, h: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor, D: torch.Tensor):
