@@ -20,6 +20,7 @@ from ..data.listops import VOCAB
 from ..layers.sampler import SpikeSampler
 from ..metrics import EnergyMeter, SpikeRateMonitor
 from ..registry import create
+from ._args import writable_folder
 
 __all__ = ["Task", "build_task", "epoch_batches", "cosine_with_warmup", "train", "evaluate", "load_checkpoint"]
 
@@ -292,7 +293,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     if out.exists() and not out.is_dir():
-        raise ValueError(f"the run folder {out} is a file")
+        raise ValueError(f"the run folder {out} is a file, not a folder")
     earlier = [p for p in RUN_FILES if (out / p).exists()]
     if main_proc and earlier and not resume:
         if not overwrite:
@@ -301,13 +302,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
         for p in earlier:
             (out / p).unlink()
     if main_proc:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            probe = out / f".write-test-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as e:
-            raise ValueError(f"cannot write the run folder {out}: {e.strerror or e}") from None
+        writable_folder(out, "the run folder")
     t = cfg["train"]
     ckpt = load_checkpoint(resume, model_name) if resume else None
     if ckpt is not None:
