@@ -31,6 +31,11 @@ CASES = {
     "LIF.sdnpx": (lambda: snn_ssm.LIF(4, sdn_path="/nonexistent.pt"), "sdn_path"),
     "SSMDendriteLIF.vthinf": (lambda: snn_ssm.SSMDendriteLIF(4, v_th=inf), "v_th"),
     "SSMDendriteLIF.dtinf": (lambda: snn_ssm.SSMDendriteLIF(4, dt_max=inf), "dt_max"),
+    "SSMDendriteLIF.vrnan": (lambda: snn_ssm.SSMDendriteLIF(4, v_reset=nan), "v_reset"),
+    "SSMDendriteLIF.vrinf": (lambda: snn_ssm.SSMDendriteLIF(4, v_reset=inf), "v_reset"),
+    "SSMDendriteLIF.ainf": (lambda: snn_ssm.SSMDendriteLIF(4, alpha=inf), "alpha"),
+    "SSMDendriteLIF.sdnv": (lambda: snn_ssm.SSMDendriteLIF(4, sdn_variant="bogus"), "sdn_variant"),
+    "SSMDendriteLIF.sdnpx": (lambda: snn_ssm.SSMDendriteLIF(4, sdn_path="/nonexistent.pt"), "sdn_path"),
     "scan.nan": (lambda: lif_scan(with_nan(x()), None, 0.5), "y"),
     "scan.beta2": (lambda: lif_scan(x(), None, 2.0), "beta"),
     "scan.beta-": (lambda: lif_scan(x(), None, -1.0), "beta"),
@@ -61,6 +66,14 @@ CASES = {
         torch.rand(16, 2, 1), torch.tensor([3.5, 16.0])), "lengths"),
     "PSpikeSSM.lenf": (lambda: snn_ssm.PSpikeSSM(1, 10, d_model=8, n_layers=1, seed=0)(
         torch.rand(16, 2, 1), torch.tensor([3.5, 16.0])), "lengths"),
+    "S4D.lenf": (lambda: snn_ssm.S4D(1, 10, d_model=8, n_layers=1)(
+        torch.rand(16, 2, 1), torch.tensor([3.5, 16.0])), "lengths"),
+    "BinaryS4DNet.lenf": (lambda: snn_ssm.BinaryS4DNet(1, 10, d_model=8, n_layers=1)(
+        torch.rand(16, 2, 1), torch.tensor([3.5, 16.0])), "lengths"),
+    "BinaryS4DGSUNet.lenf": (lambda: snn_ssm.BinaryS4DGSUNet(1, 10, d_model=8, n_layers=1)(
+        torch.rand(16, 2, 1), torch.tensor([3.5, 16.0])), "lengths"),
+    "pg.lazy": (lambda: snn_ssm.param_groups(torch.nn.Sequential(snn_ssm.SSMDendriteLIF()), 1e-3, 0.0),
+                "run one batch"),
     "pg.lrneg": (lambda: snn_ssm.param_groups(snn_ssm.S4D(1, 3, d_model=8, n_layers=1), lr=-1,
                                               weight_decay=0.0), "lr"),
     "sdn.lifnan": (lambda: snn_ssm.sdn.sdn_lif(with_nan(x(16, 2)), snn_ssm.sdn.load_sdn(0.125),
@@ -92,3 +105,10 @@ def test_framework_faces_worst_cases(framework):
         st.SpikeSampler(4, seed=0)(torch.full((2, 4), nan))
     with pytest.raises(ValueError, match="x"):  # sjSampler.nan
         sj.SpikeSampler(4, step_mode="m")(with_nan(x()))
+
+
+def test_swap_with_nothing_to_swap_says_so():  # swap.none
+    snn = pytest.importorskip("snntorch")
+    sjn = pytest.importorskip("spikingjelly.activation_based.neuron")
+    with pytest.warns(UserWarning, match="returned unchanged"):
+        snn_ssm.swap_neurons(torch.nn.Sequential(snn.Synaptic(alpha=0.9, beta=0.8), sjn.IzhikevichNode()))
