@@ -118,6 +118,8 @@ class PSpikeSSMBlock(nn.Module):
         mixer_activation (str): ``"gelu"`` or ``"relu"``. Default: ``"gelu"``.
         eval_mode (str): the samplers' eval behaviour (``"sample"``, ``"expectation"``, ``"threshold"``).
         dt_min, dt_max (float): S4 step range. Default: ``1e-3``, ``1e-1``.
+        b_clip, l_max: the S4's init clip and kernel length (:class:`~snn_ssm.layers.S4DPLR`; defaults: the official
+            ``2.0`` and the input's length).
 
     Examples::
 
@@ -129,13 +131,15 @@ class PSpikeSSMBlock(nn.Module):
     def __init__(self, d_model: int, *, d_state: int = 64, n_ssm: int | None = 1, bidirectional: bool = True,
                  block_bidirectional: bool = False, norm: str | None = "batch", prenorm: bool = True,
                  residual: bool = True, dropout: float = 0.0, mixer_activation: str = "gelu",
-                 eval_mode: str = "sample", dt_min: float = 1e-3, dt_max: float = 1e-1, device=None, dtype=None):
+                 eval_mode: str = "sample", dt_min: float = 1e-3, dt_max: float = 1e-1, b_clip: float | None = 2.0,
+                 l_max: int | None = None, device=None, dtype=None):
         super().__init__()
         if eval_mode not in EVAL_MODES:
             raise ValueError(f"eval_mode must be one of {EVAL_MODES}, got {eval_mode!r}")
         fk = {"device": device, "dtype": dtype}
         self.d_model, self.prenorm, self.residual = d_model, prenorm, residual
-        ssm = dict(d_state=d_state, n_ssm=n_ssm, bidirectional=bidirectional, dt_min=dt_min, dt_max=dt_max, **fk)
+        ssm = dict(d_state=d_state, n_ssm=n_ssm, bidirectional=bidirectional, dt_min=dt_min, dt_max=dt_max,
+                   b_clip=b_clip, l_max=l_max, **fk)
         self.in_sampler = SpikeSampler(d_model, norm=norm if prenorm else None, eval_mode=eval_mode, **fk)
         self.ssm = S4DPLR(d_model, **ssm)
         self.out_sampler = SpikeSampler(d_model, eval_mode=eval_mode, **fk)

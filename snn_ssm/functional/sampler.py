@@ -6,8 +6,9 @@ r"""P-SpikeSSM's stochastic spike, as pure functions.
     \;\Rightarrow\; s \sim \operatorname{Bernoulli}(p)
 
 Both functions use the straight-through estimator of the clamp in the backward pass: the gradient of ``s`` (or of
-``p``) with respect to ``u`` is ``1`` where ``0 < u < 1`` and ``0`` outside, i.e. the gradient of the spike's
-expectation ``E[s] = clamp(u, 0, 1)``.
+``p``) with respect to ``u`` is ``1`` where ``0 <= u <= 1`` and ``0`` outside, i.e. the gradient of the spike's
+expectation ``E[s] = clamp(u, 0, 1)`` as ``torch.clamp`` gives it (inclusive at the ends, as P-SpikeSSM's code
+has it: a silent channel, ``u = 0`` exactly at initialisation, still learns its bias).
 """
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ __all__ = ["sample_spikes", "clamped"]
 
 
 class _ClampGradient(torch.autograd.Function):
-    """Base: the backward is the clamp's straight-through gradient ``1[0 < u < 1]`` (subclasses give the forward)."""
+    """Base: the backward is the clamp's straight-through gradient ``1[0 <= u <= 1]`` (subclasses give the
+    forward)."""
 
     @staticmethod
     def backward(ctx, grad):
         (u,) = ctx.saved_tensors
-        return grad * ((u > 0) & (u < 1)).to(grad.dtype), None
+        return grad * ((u >= 0) & (u <= 1)).to(grad.dtype), None
 
 
 class _Sample(_ClampGradient):

@@ -24,8 +24,8 @@ class SpikeSampler(SpikeEmitter, ChannelModule):
     ``u`` is the input, or its norm when ``norm`` is set (P-SpikeSSM's code normalises the affine output:
     ``p = clamp(Norm(a⊙x + b))``; ``norm_first=True`` normalises the input instead). Spikes are ``s = 1[p > ξ]`` with
     ``ξ ~ U(0, 1)`` per element, i.e. Bernoulli(p); the gradient reaches ``p``'s pre-clamp value where it lies in
-    (0, 1) (straight-through on the clamp). Stateless: a sequence ``[T, B, C, *]`` and its steps ``[B, C, *]``
-    (:meth:`step`) give the same spikes for the same noise.
+    [0, 1] (straight-through on the clamp, inclusive as ``torch.clamp``'s). Stateless: a sequence ``[T, B, C, *]``
+    and its steps ``[B, C, *]`` (:meth:`step`) give the same spikes for the same noise.
 
     Args:
         channels (int, optional): channel count C; ``None`` infers it at the first call. Default: ``None``.

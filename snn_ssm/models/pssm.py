@@ -14,18 +14,19 @@ __all__ = ["PSpikeSSM", "PSSM_CONFIGS"]
 
 #: The released code's per-task settings (its ``configs/experiment/lra/*.yaml``): ``model`` holds this backbone's
 #: arguments, ``train`` the optimisation (AdamW, betas 0.9/0.999; ``warmup``/``steps`` of the cosine schedule).
-#: Every task uses two-sided S4 kernels; all but psMNIST use the block-bidirectional second path.
+#: Every task uses two-sided S4 kernels; all but psMNIST use the block-bidirectional second path. The token tasks
+#: fit their kernels at the dataset's maximum length (``l_max``) and truncate them for shorter (padded) batches.
 PSSM_CONFIGS = {
     "listops": {"model": dict(n_layers=4, d_model=128, d_state=16, norm="batch", prenorm=False, dropout=0.0,
-                              encoder="embedding", block_bidirectional=True),
+                              encoder="embedding", block_bidirectional=True, l_max=2048),
                 "train": dict(batch=32, lr=8e-4, weight_decay=0.01, schedule="cosine", warmup=12_000,
                               steps=120_000, epochs=200)},
     "text": {"model": dict(n_layers=4, d_model=128, d_state=16, norm="batch", prenorm=True, dropout=0.05,
-                           encoder="embedding", block_bidirectional=True),
+                           encoder="embedding", block_bidirectional=True, l_max=4096),
              "train": dict(batch=32, lr=5e-3, weight_decay=0.05, schedule="cosine", warmup=5_000, steps=50_000,
                            epochs=200)},
     "retrieval": {"model": dict(n_layers=4, d_model=200, d_state=24, norm="batch", prenorm=True, dropout=0.0,
-                                encoder="embedding", block_bidirectional=True),
+                                encoder="embedding", block_bidirectional=True, l_max=4000),
                   "train": dict(batch=36, lr=3e-3, weight_decay=0.05, schedule="cosine", warmup=5_000,
                                 steps=50_000, epochs=20)},
     "image": {"model": dict(n_layers=6, d_model=512, d_state=64, norm="layer", prenorm=False, dropout=0.1,
