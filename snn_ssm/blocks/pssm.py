@@ -11,9 +11,9 @@ What the code does (and this block reproduces), per block with input ``x``:
 The paper's "ClampFuse" (residual fusion → norm → clamp to [0, 1]) is, in the code, step 5 followed by the next
 block's affine, norm and clamp inside its sampler; :class:`ClampFuse` is that operation as a standalone module.
 ``block_bidirectional=True`` (the code's LRA setting) adds a second path from ``x`` (its own sampler without norm and
-its own S4; the input is *not* time-reversed), re-samples both SSM outputs with the *same* ``ξ'`` and mixes their
-concatenation with ``Linear(2H → H)`` + GELU. The code's S4 block also builds a GLU output projection that its
-forward never uses; it is left out here.
+its own S4; the input is *not* time-reversed), re-samples both SSM outputs with the *first sampler's* ``ξ`` (the
+second path's output without an affine map) and mixes their concatenation with ``Linear(2H → H)`` + GELU. The
+code's S4 block also builds a GLU output projection that its forward never uses; it is left out here.
 """
 from __future__ import annotations
 
@@ -120,6 +120,8 @@ class PSpikeSSMBlock(nn.Module):
         dt_min, dt_max (float): S4 step range. Default: ``1e-3``, ``1e-1``.
         b_clip, l_max: the S4's init clip and kernel length (:class:`~snn_ssm.layers.S4DPLR`; defaults: the official
             ``2.0`` and the input's length).
+        reverse_affine (bool): a learnable ``a, b`` before the second path's output sampling (the official code has
+            none). Default: ``False``.
 
     Examples::
 
@@ -132,7 +134,7 @@ class PSpikeSSMBlock(nn.Module):
                  block_bidirectional: bool = False, norm: str | None = "batch", prenorm: bool = True,
                  residual: bool = True, dropout: float = 0.0, mixer_activation: str = "gelu",
                  eval_mode: str = "sample", dt_min: float = 1e-3, dt_max: float = 1e-1, b_clip: float | None = 2.0,
-                 l_max: int | None = None, device=None, dtype=None):
+                 l_max: int | None = None, reverse_affine: bool = False, device=None, dtype=None):
         super().__init__()
         if eval_mode not in EVAL_MODES:
             raise ValueError(f"eval_mode must be one of {EVAL_MODES}, got {eval_mode!r}")
@@ -147,7 +149,7 @@ class PSpikeSSMBlock(nn.Module):
         if block_bidirectional:
             self.in_sampler_rev = SpikeSampler(d_model, eval_mode=eval_mode, **fk)
             self.ssm_rev = S4DPLR(d_model, **ssm)
-            self.out_sampler_rev = SpikeSampler(d_model, eval_mode=eval_mode, **fk)
+            self.out_sampler_rev = SpikeSampler(d_model, eval_mode=eval_mode, affine=reverse_affine, **fk)
         self.mixer = SpikeMixer(d_model * (1 + block_bidirectional), d_model, activation=mixer_activation, **fk)
         self.dropout = TimeTiedDropout(dropout)
         self.post_norm = (ChannelNorm(d_model, norm, device=device, dtype=dtype)
@@ -156,20 +158,23 @@ class PSpikeSSMBlock(nn.Module):
     def samplers(self) -> list[SpikeSampler]:
         return [m for m in self.modules() if isinstance(m, SpikeSampler)]
 
-    def _path(self, x: torch.Tensor, sampler: SpikeSampler, ssm: S4DPLR) -> torch.Tensor:
-        s = sampler(x)
+    def _path(self, x: torch.Tensor, sampler: SpikeSampler, ssm: S4DPLR, noise=None) -> torch.Tensor:
+        s = sampler(x, noise=noise)
         return self.dropout(nn.functional.gelu(ssm(s.unsqueeze(-1)).squeeze(-1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``[T, B, H]`` → ``[T, B, H]``."""
         x = _checks.check_sequence(x, "x", channels=self.d_model, like=self.mixer.linear.weight)
         with _checks.checked():
-            z = self._path(x, self.in_sampler, self.ssm)
             if self.block_bidirectional:
+                # as the official block: the input sampler's draw ξ also re-samples both SSM outputs; the second
+                # path's input has a draw of its own
+                xi = self.in_sampler.noise(x) if self.training or self.in_sampler.eval_mode == "sample" else None
+                z = self._path(x, self.in_sampler, self.ssm, noise=xi)
                 z_rev = self._path(x, self.in_sampler_rev, self.ssm_rev)
-                xi = self.out_sampler.noise(z)  # one draw for both paths, as the code does
                 s = torch.cat([self.out_sampler(z, noise=xi), self.out_sampler_rev(z_rev, noise=xi)], dim=-1)
             else:
+                z = self._path(x, self.in_sampler, self.ssm)
                 s = self.out_sampler(z)
             y = self.dropout(self.mixer(s))
         out = x + y if self.residual else y

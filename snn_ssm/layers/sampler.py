@@ -37,7 +37,8 @@ class SpikeSampler(SpikeEmitter, ChannelModule):
         seed (int, optional): seed of this sampler's own ``torch.Generator`` (one per device), so a run is
             reproducible; ``None`` draws from torch's global generator. :meth:`manual_seed` reseeds.
 
-    Parameters ``a`` (init 1) and ``b`` (init 0), one per channel.
+        affine (bool): learn the per-channel ``a`` (init 1) and ``b`` (init 0); ``False`` samples ``clamp(u)``
+            itself (P-SpikeSSM's reverse-path output sampling). Default: ``True``.
 
     Examples::
 
@@ -48,8 +49,9 @@ class SpikeSampler(SpikeEmitter, ChannelModule):
     _channel_key = "a"
 
     def __init__(self, channels: int | None = None, *, norm: str | None = None, norm_first: bool = False,
-                 eval_mode: str = "sample", seed: int | None = None, device=None, dtype=None):
+                 eval_mode: str = "sample", seed: int | None = None, affine: bool = True, device=None, dtype=None):
         super().__init__(channels, False, device, dtype)
+        self.affine = bool(affine)
         _checks.one_of(norm, "norm", (*NORMS, None))
         _checks.one_of(eval_mode, "eval_mode", EVAL_MODES)
         self.norm_kind, self.norm_first, self.eval_mode = norm, norm_first, eval_mode
@@ -57,8 +59,9 @@ class SpikeSampler(SpikeEmitter, ChannelModule):
         self._maybe_build()
 
     def _build(self, rows: int) -> None:
-        self.a = nn.Parameter(torch.ones(rows, **self.factory))
-        self.b = nn.Parameter(torch.zeros(rows, **self.factory))
+        if self.affine:
+            self.a = nn.Parameter(torch.ones(rows, **self.factory))
+            self.b = nn.Parameter(torch.zeros(rows, **self.factory))
         self.norm = ChannelNorm(rows, self.norm_kind, **self.factory) if self.norm_kind else None
 
     def manual_seed(self, seed: int | None) -> "SpikeSampler":
@@ -89,6 +92,8 @@ class SpikeSampler(SpikeEmitter, ChannelModule):
 
     def probability_input(self, x: torch.Tensor, channel_dim: int = 2) -> torch.Tensor:
         """The pre-clamp value ``u`` (``p = clamp(u, 0, 1)``)."""
+        if not self.affine:
+            return x if self.norm is None else self.norm(x, channel_dim)
         shape = (-1,) + (1,) * (x.ndim - channel_dim - 1)
         a, b = self.a.reshape(shape), self.b.reshape(shape)
         if self.norm is None:
@@ -120,5 +125,5 @@ class SpikeSampler(SpikeEmitter, ChannelModule):
         return self._fire(x, 1, noise)
 
     def extra_repr(self) -> str:
-        return (f"channels={self.channels}, norm={self.norm_kind!r}, norm_first={self.norm_first}, "
-                f"eval_mode={self.eval_mode!r}, seed={self.seed}")
+        return (f"channels={self.channels}, affine={self.affine}, norm={self.norm_kind!r}, "
+                f"norm_first={self.norm_first}, eval_mode={self.eval_mode!r}, seed={self.seed}")

@@ -53,3 +53,25 @@ def test_sampler_gradient_passes_at_the_clamp_ends():
     u = torch.tensor([-0.1, 0.0, 0.5, 1.0, 1.1], requires_grad=True)
     sample_spikes(u, torch.full_like(u, 0.5)).sum().backward()
     assert u.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]  # torch.clamp's gradient: inclusive at 0 and 1
+
+
+def test_bidirectional_block_resamples_both_outputs_with_the_input_draw():
+    from snn_ssm.blocks import PSpikeSSMBlock
+
+    torch.manual_seed(0)
+    block = PSpikeSSMBlock(4, d_state=8, block_bidirectional=True, norm=None)
+    assert list(block.out_sampler_rev.parameters()) == []  # no affine before the second output sampling
+    drawn, ssm_out, mixed = [], {}, []
+    noise = block.in_sampler.noise
+    block.in_sampler.noise = lambda like: drawn.append(noise(like)) or drawn[-1]
+    block.out_sampler.noise = block.out_sampler_rev.noise = None  # must not draw
+    block.ssm.register_forward_hook(lambda m, a, out: ssm_out.__setitem__("for", out))
+    block.ssm_rev.register_forward_hook(lambda m, a, out: ssm_out.__setitem__("rev", out))
+    block.mixer.register_forward_pre_hook(lambda m, args: mixed.append(args[0]))
+    block(torch.randn(30, 2, 4))
+    (xi,), s = drawn, mixed[0]
+    gelu = torch.nn.functional.gelu
+    assert torch.equal(s[..., :4], (gelu(ssm_out["for"].squeeze(-1)) > xi).float())
+    assert torch.equal(s[..., 4:], (gelu(ssm_out["rev"].squeeze(-1)) > xi).float())
+    legacy = PSpikeSSMBlock(4, d_state=8, block_bidirectional=True, reverse_affine=True)
+    assert {n for n, _ in legacy.out_sampler_rev.named_parameters()} == {"a", "b"}
