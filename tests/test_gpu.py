@@ -140,3 +140,15 @@ def test_cuda_autocast_trains_at_the_smnist_length(name, dtype):
     scaler.step(opt)
     scaler.update()
     assert torch.isfinite(loss) and all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed", "tf32"])
+def test_cli_trains_in_every_precision_on_cuda(tmp_path, precision):
+    from snn_ssm.training.cli import train_main
+
+    tiny = ["--set", "model.d_model=16", "model.n_layers=1", "model.d_state=8", "train.epochs=1", "train.batch=16",
+            "--limit-train", "64", "--limit-eval", "32", "--quiet", "--no-plots", "--device", "cuda"]
+    report = train_main([*tiny, "--precision", precision, "--out", str(tmp_path / precision)])
+    ckpt = torch.load(tmp_path / precision / "last.pt", weights_only=False)
+    assert report["steps"] == 4 and ckpt["config"]["train"]["precision"] == precision
+    assert ckpt["scaler"]["scale"] > 0 if precision == "16-mixed" else True

@@ -87,7 +87,7 @@ def _build_model(model_name: str, task, model_cfg: dict):
 
 
 def train_main(argv=None) -> dict:
-    from .configs import MODELS, TASKS, get_config
+    from .configs import MODELS, PRECISIONS, TASKS, get_config
     from .loop import load_checkpoint, train
 
     p = argparse.ArgumentParser(prog="python -m snn_ssm train", description="Train a model on a task with its "
@@ -99,6 +99,8 @@ def train_main(argv=None) -> dict:
     p.add_argument("--out", default=None, help="run folder (default: runs/<model>-<task>-<time>)")
     p.add_argument("--resume", default=None, help="a run folder or checkpoint to continue exactly")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (deletes its files)")
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="32 (default), tf32, bf16-mixed or 16-mixed (CUDA); stored in the run, kept on --resume")
     p.add_argument("--max-steps", type=int, default=None, help="stop (and save) after this many steps in total")
     p.add_argument("--val-every", type=int, default=None, help="also validate every N steps")
     p.add_argument("--ckpt-every", type=int, default=500, help="write last.pt every N steps (default 500)")
@@ -107,6 +109,8 @@ def train_main(argv=None) -> dict:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _task_args(p)
     args = p.parse_args(argv)
+    if args.precision is not None:  # the same as --set train.precision=...: a resume refuses a different one
+        args.overrides = [*args.overrides, f"train.precision={args.precision}"]
     try:
         check_device(args.device)
         for flag, v in (("--max-steps", args.max_steps), ("--val-every", args.val_every),
@@ -119,6 +123,7 @@ def train_main(argv=None) -> dict:
                 raise ValueError(f"{args.resume} was trained on {ckpt['task']!r}, not {args.task!r}: pass "
                                  f"--task {ckpt['task']}")
             cfg = ckpt["config"]
+            cfg["train"].setdefault("precision", "32")  # runs from before the option trained in float32
             wanted = get_config(args.model, args.task, args.overrides) if args.overrides else None
             if wanted is not None:
                 given = dict(o.split("=", 1) for o in args.overrides)
@@ -143,6 +148,12 @@ def train_main(argv=None) -> dict:
                      plots=not args.no_plots, data=data, overwrite=args.overwrite)
     except (ValueError, FileNotFoundError) as e:
         p.exit(2, f"error: {e}\n")
+
+
+def _eval_precision(ckpt: dict, device: str) -> str:
+    """The run's precision, or float32 where this device lacks it (a float16 run evaluated on a CPU)."""
+    prec = str(ckpt["config"]["train"].get("precision", "32"))
+    return "32" if prec == "16-mixed" and torch.device(device).type != "cuda" else prec
 
 
 def _lookup(cfg: dict, key: str):
@@ -171,7 +182,7 @@ def eval_main(argv=None) -> dict:
             raise ValueError(f"{args.checkpoint}: its weights do not fit the {ckpt['model_name']!r} model its config "
                              f"describes ({' '.join(line.strip() for line in first[:2])[:300]})") from None
         result = evaluate(model.to(args.device), task, args.split, ckpt["config"]["train"]["batch"], args.device,
-                          monitor=True)
+                          monitor=True, precision=_eval_precision(ckpt, args.device))
     except (ValueError, FileNotFoundError) as e:
         p.exit(2, f"error: {e}\n")
     print(format_report({"model": ckpt["model_name"], "task": ckpt["task"], "test": result,

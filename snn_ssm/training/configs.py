@@ -15,7 +15,7 @@ import copy
 from ..models.binary import BINARY_CONFIGS
 from ..models.pssm import PSSM_CONFIGS
 
-__all__ = ["CONFIGS", "TASKS", "MODELS", "get_config", "check_train_config"]
+__all__ = ["CONFIGS", "TASKS", "MODELS", "PRECISIONS", "get_config", "check_train_config"]
 
 TASKS = ("smnist", "psmnist", "listops")
 MODELS = ("spikingssm", "s4d", "pssm", "binary_s4d", "binary_s4d_gsu")
@@ -69,7 +69,12 @@ _TRAIN_RULES = {"batch": ("a positive int", lambda v: isinstance(v, int) and not
                 "lr": ("a finite number > 0", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
                        and 0 < v < float("inf")),
                 "weight_decay": ("a finite number >= 0", lambda v: isinstance(v, (int, float))
-                                 and not isinstance(v, bool) and 0 <= v < float("inf"))}
+                                 and not isinstance(v, bool) and 0 <= v < float("inf")),
+                "precision": ("one of 32, tf32, bf16-mixed, 16-mixed", lambda v: str(v) in PRECISIONS)}
+
+#: Numeric settings of a run, with Lightning's names: float32; float32 with TF32 matmuls (CUDA); autocast to
+#: bfloat16; autocast to float16 with a GradScaler (CUDA).
+PRECISIONS = ("32", "tf32", "bf16-mixed", "16-mixed")
 
 
 def check_train_config(train: dict) -> None:
@@ -102,6 +107,7 @@ def get_config(model: str, task: str, overrides=()) -> dict:
     if task not in CONFIGS[model]:
         raise ValueError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
     cfg = copy.deepcopy(CONFIGS[model][task])
+    cfg["train"].setdefault("precision", "32")
     if not isinstance(overrides, dict):
         bad = [o for o in overrides if "=" not in o]
         if bad:
@@ -114,5 +120,6 @@ def get_config(model: str, task: str, overrides=()) -> dict:
         if section == "train" and name not in cfg["train"]:
             raise ValueError(f"unknown train key {name!r}: choose one of {', '.join(cfg['train'])}")
         cfg[section][name] = _parse(value) if isinstance(value, str) else value
+    cfg["train"]["precision"] = str(cfg["train"]["precision"])  # "32" parses as a number
     check_train_config(cfg["train"])
     return cfg

@@ -137,6 +137,36 @@ def _batches(ds, batches, collate):
         yield collate([ds[i] for i in idx])
 
 
+@contextlib.contextmanager
+def precision_scope(precision: str, device):
+    """The numeric setting ``precision`` (:data:`~snn_ssm.training.configs.PRECISIONS`) for the code inside:
+    ``"tf32"`` enables TF32 matmuls and convolutions (restored after), ``"bf16-mixed"``/``"16-mixed"`` autocast to
+    bfloat16/float16 (the layers keep their FFTs and neuron states in float32), ``"32"`` changes nothing.
+
+    Examples::
+
+        >>> with precision_scope("bf16-mixed", "cpu"):
+        ...     torch.nn.Linear(2, 2)(torch.rand(1, 2)).dtype
+        torch.bfloat16
+    """
+    kind = torch.device(device).type
+    if precision == "16-mixed" and kind != "cuda":
+        raise ValueError("precision 16-mixed needs a CUDA device (float16 autocast with a GradScaler); use "
+                         "bf16-mixed on a CPU")
+    if precision == "tf32":
+        old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+    elif precision in ("bf16-mixed", "16-mixed"):
+        with torch.autocast(kind, dtype=torch.bfloat16 if precision == "bf16-mixed" else torch.float16):
+            yield
+    else:
+        yield
+
+
 def _forward(model, batch, device):
     if len(batch) == 3:
         x, y, lengths = batch
@@ -146,7 +176,8 @@ def _forward(model, batch, device):
 
 
 @torch.no_grad()
-def evaluate(model, task: Task, split: str, batch: int, device, *, monitor: bool = False) -> dict:
+def evaluate(model, task: Task, split: str, batch: int, device, *, monitor: bool = False,
+             precision: str = "32") -> dict:
     """Accuracy and loss on ``split``; with ``monitor``, spike rates per layer and operations/energy per example.
 
     Examples::
@@ -170,7 +201,9 @@ def evaluate(model, task: Task, split: str, batch: int, device, *, monitor: bool
             hooks.enter_context(rates)
             hooks.enter_context(meter)
         for b in loader:
-            out, y = _forward(model, b, device)
+            with precision_scope(precision, device):
+                out, y = _forward(model, b, device)
+            out = out.float()
             loss += float(F.cross_entropy(out, y, reduction="sum"))
             correct += int((out.argmax(-1) == y).sum())
             n += len(y)
@@ -324,6 +357,10 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
     with torch.no_grad():
         _forward(model.eval(), task.collate([task.datasets["train"][0]]), device)
     opt = torch.optim.AdamW(param_groups(model, lr=t["lr"], weight_decay=t["weight_decay"]), betas=(0.9, 0.999))
+    prec = str(t.get("precision", "32"))  # runs from before the option trained in float32
+    with precision_scope(prec, device):  # checks the setting fits the device before any training
+        pass
+    scaler = torch.amp.GradScaler(torch.device(device).type, enabled=prec == "16-mixed")
     warmup = t["warmup"]
     if 2 * warmup > total:  # a short run (few epochs or a small subset): keep a tenth of it for the warmup
         warmup = max(1, total // 10)
@@ -339,6 +376,8 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
                              f"({' '.join(str(e).split())[:300]})") from None
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
         start_epoch, skip, step, best = ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"], ckpt["best_val"]
         _set_rng_state(model, ckpt["rng"])
     if world > 1:
@@ -359,7 +398,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
         atomic_save({"model_name": model_name, "task": task.name, "config": cfg, "data": data_options,
                      "model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
                      "scheduler": sched.state_dict(), "epoch": epoch, "batch_in_epoch": batch_in_epoch, "step": step,
-                     "best_val": best_val, "rng": _rng_state(model)}, out / name)
+                     "best_val": best_val, "rng": _rng_state(model), "scaler": scaler.state_dict()}, out / name)
 
     def record(entry):
         history.append(entry)
@@ -380,11 +419,13 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
         loader = _batches(task.datasets["train"], batches[skip:], task.collate)
         model.train()
         for i, b in enumerate(loader, start=skip):
-            out_, y = _forward(model, b, device)
-            loss = F.cross_entropy(out_, y)
+            with precision_scope(prec, device):
+                out_, y = _forward(model, b, device)
+            loss = F.cross_entropy(out_.float(), y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)  # float16: skips a step whose gradients overflowed, as the scaler lowers its scale
+            scaler.update()
             sched.step()
             step += 1
             if bar is not None:
@@ -415,7 +456,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
     best_ckpt = out / "best.pt"
     if best_ckpt.exists():
         _unwrap(model).load_state_dict(torch.load(best_ckpt, map_location="cpu", weights_only=False)["model"])
-    test = evaluate(_unwrap(model), task, "test", t["batch"], device, monitor=True)
+    test = evaluate(_unwrap(model), task, "test", t["batch"], device, monitor=True, precision=prec)
     report = {"model": model_name, "task": task.name, "steps": step, "train_seconds": round(time.time() - start, 1),
               "best_val_accuracy": best, "test": test, "config": cfg}
     if main_proc:
@@ -433,7 +474,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
 
 
 def _validate(model, task, t, device, step, epoch, best, record, save, batch_in_epoch):
-    val = evaluate(model, task, "val", t["batch"], device)
+    val = evaluate(model, task, "val", t["batch"], device, precision=str(t.get("precision", "32")))
     record({"step": step, "epoch": epoch, "val_accuracy": val["accuracy"], "val_loss": val["loss"]})
     if val["accuracy"] > best:
         best = val["accuracy"]

@@ -121,3 +121,27 @@ def test_devices_data_and_demo_values(tmp_path, capsys):
                            (["--lr", "nan"], "--lr"), (["--lr", "-1"], "--lr"), (["--seconds", "nan"], "--seconds"),
                            (["--data-dir", str(tmp_path / "none")], "no train-images")):
         assert expected in error_of(demo_main, ["--steps", "1", *argv], capsys)
+
+
+def test_precision_is_stored_applied_and_kept_on_resume(tmp_path, capsys):
+    run = tmp_path / "bf16"
+    train_main([*TINY, "--precision", "bf16-mixed", "--out", str(run), "--max-steps", "1"])
+    ckpt = torch.load(run / "last.pt", weights_only=False)
+    assert ckpt["config"]["train"]["precision"] == "bf16-mixed"
+    err = error_of(train_main, ["--resume", str(run), "--precision", "32", "--quiet", "--device", "cpu"], capsys)
+    assert "train.precision ('bf16-mixed' -> '32')" in err
+    report = train_main(["--resume", str(run), "--quiet", "--no-plots", "--device", "cpu"])
+    assert report["steps"] == 3 and report["test"]["examples"] == 32
+    assert "needs a CUDA device" in error_of(train_main, [*TINY, "--precision", "16-mixed", "--out",
+                                                          str(tmp_path / "fp16")], capsys)
+    full = train_main([*TINY, "--out", str(tmp_path / "fp32")])  # the default: float32
+    assert full["config"]["train"]["precision"] == "32"
+
+
+def test_precision_scope_autocasts_and_restores_tf32():
+    with loop.precision_scope("bf16-mixed", "cpu"):
+        assert torch.nn.Linear(2, 2)(torch.rand(1, 2)).dtype == torch.bfloat16
+    before = torch.backends.cuda.matmul.allow_tf32
+    with loop.precision_scope("tf32", "cpu"):
+        assert torch.backends.cuda.matmul.allow_tf32
+    assert torch.backends.cuda.matmul.allow_tf32 == before
