@@ -151,4 +151,5 @@ def test_cli_trains_in_every_precision_on_cuda(tmp_path, precision):
     report = train_main([*tiny, "--precision", precision, "--out", str(tmp_path / precision)])
     ckpt = torch.load(tmp_path / precision / "last.pt", weights_only=False)
     assert report["steps"] == 4 and ckpt["config"]["train"]["precision"] == precision
-    assert ckpt["scaler"]["scale"] > 0 if precision == "16-mixed" else True
+    if precision == "16-mixed":
+        assert ckpt["scaler"]["scale"] > 0  # the GradScaler's state is part of the checkpoint
