@@ -1,0 +1,132 @@
+"""Time per training step and peak memory of the named configs, per precision (and with ``torch.compile``), side by
+side in one process.
+
+One step is what ``python -m snn_ssm train`` runs: forward under the precision's autocast, cross-entropy, backward
+(through a GradScaler for ``16-mixed``), AdamW step, on a random batch of the config's shape (sMNIST/psMNIST: T = 784
+pixels, ListOps: T = 2,000 tokens). The model, batch size and optimizer groups are the config's; the data do not
+change the time. Medians over ``--steps`` steps after ``--warmup`` steps (CUDA events on a GPU).
+
+    cd benchmarks && python bench_train.py --device cuda                       # every config x precision
+    cd benchmarks && python bench_train.py --device cuda --configs spikingssm/smnist --compile
+    cd benchmarks && python bench_train.py --device cpu --configs spikingssm/smnist --precisions 32 bf16-mixed
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from _common import device_name, write
+
+import snn_ssm
+from snn_ssm.registry import create
+from snn_ssm.training import get_config
+from snn_ssm.training.configs import PRECISIONS
+from snn_ssm.training.loop import precision_scope
+
+DEFAULT_CONFIGS = ["spikingssm/smnist", "spikingssm/psmnist", "s4d/smnist", "pssm/psmnist", "binary_s4d_gsu/smnist",
+                   "spikingssm/listops"]
+SHAPES = {"smnist": (784, 1, 10), "psmnist": (784, 1, 10), "listops": (2000, 18, 10)}  # T, d_input (vocab), classes
+
+
+def batch_for(task: str, batch: int, device):
+    T, d_input, classes = SHAPES[task]
+    y = torch.randint(0, classes, (batch,), device=device)
+    if task == "listops":
+        return torch.randint(0, d_input, (T, batch), device=device), y
+    return torch.rand(T, batch, d_input, device=device), y
+
+
+def time_steps(step, device: str, warmup: int, steps: int) -> tuple[float, float]:
+    for _ in range(warmup):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(steps):
+        if device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            step()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            step()
+            times.append(1e3 * (time.perf_counter() - t0))
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else float("nan")
+    return statistics.median(times), peak
+
+
+def measure(config: str, precision: str, compiled: bool, device: str, warmup: int, steps: int) -> dict:
+    model_name, task = config.split("/")
+    cfg = get_config(model_name, task)
+    T, d_input, classes = SHAPES[task]
+    torch.manual_seed(0)
+    model = create(model_name, d_input=d_input, d_output=classes, **cfg["model"]).to(device)
+    x, y = batch_for(task, cfg["train"]["batch"], device)
+    with torch.no_grad():
+        model.eval()(x[:, :1])  # builds lazily created parameters, as the CLI does
+    model.train()
+    opt = torch.optim.AdamW(snn_ssm.param_groups(model, cfg["train"]["lr"], cfg["train"]["weight_decay"]))
+    scaler = torch.amp.GradScaler(torch.device(device).type, enabled=precision == "16-mixed")
+    forward = torch.compile(model) if compiled else model
+
+    def step():
+        with precision_scope(precision, device):
+            out = forward(x)
+        loss = F.cross_entropy(out.float(), y)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    with precision_scope("tf32" if precision == "tf32" else "32", device):
+        ms, peak = time_steps(step, device, warmup, steps)
+    return {"config": config, "precision": precision, "compile": compiled, "batch": cfg["train"]["batch"],
+            "T": T, "ms_per_step": ms, "peak_MiB": peak}
+
+
+def main(argv=None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, help="model/task names")
+    p.add_argument("--precisions", nargs="+", default=None, choices=PRECISIONS,
+                   help="default: all on CUDA, 32 and bf16-mixed on CPU")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile(model)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    p.add_argument("--tag", default="")
+    args = p.parse_args(argv)
+    precisions = args.precisions or (list(PRECISIONS) if args.device == "cuda" else ["32", "bf16-mixed"])
+    rows = []
+    for config in args.configs:
+        for compiled in ((False, True) if args.compile else (False,)):
+            for precision in precisions:
+                if precision in ("16-mixed", "tf32") and args.device != "cuda":
+                    continue
+                with contextlib.suppress(torch.cuda.OutOfMemoryError):
+                    r = measure(config, precision, compiled, args.device, args.warmup, args.steps)
+                    fp32 = next((q for q in rows if q["config"] == config and q["precision"] == "32"
+                                 and not q["compile"]), None)
+                    r["speedup_vs_fp32"] = fp32["ms_per_step"] / r["ms_per_step"] if fp32 else 1.0
+                    rows.append(r)
+                    print(f"{config:24s} {precision:10s} compile={compiled!s:5s} {r['ms_per_step']:9.2f} ms/step "
+                          f"x{r['speedup_vs_fp32']:.2f}  peak {r['peak_MiB']:8.0f} MiB", flush=True)
+    columns = {"config": ("config", "{}"), "precision": ("precision", "{}"), "compile": ("compile", "{}"),
+               "batch": ("batch", "{}"), "T": ("T", "{}"), "ms/step": ("ms_per_step", "{:.2f}"),
+               "x fp32": ("speedup_vs_fp32", "{:.2f}"), "peak MiB": ("peak_MiB", "{:.0f}")}
+    write(args, "train", "named configs, one training step", "Training step time", columns, rows)
+    print(f"device: {device_name(args.device)}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
