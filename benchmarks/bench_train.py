@@ -4,7 +4,8 @@ side in one process.
 One step is what ``python -m snn_ssm train`` runs: forward under the precision's autocast, cross-entropy, backward
 (through a GradScaler for ``16-mixed``), AdamW step, on a random batch of the config's shape (sMNIST/psMNIST: T = 784
 pixels, ListOps: T = 2,000 tokens). The model, batch size and optimizer groups are the config's; the data do not
-change the time. Medians over ``--steps`` steps after ``--warmup`` steps (CUDA events on a GPU).
+change the time. Medians over ``--steps`` steps after ``--warmup`` steps (CUDA events on a GPU); peak memory
+is the step's, above what the model and optimizer state already hold.
 
     cd benchmarks && python bench_train.py --device cuda                       # every config x precision
     cd benchmarks && python bench_train.py --device cuda --configs spikingssm/smnist --compile
@@ -14,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _common import device_name, write
+from _common import device_name, timed, write
 
 import snn_ssm
 from snn_ssm.registry import create
@@ -39,29 +38,6 @@ def batch_for(task: str, batch: int, device):
     if task == "listops":
         return torch.randint(0, d_input, (T, batch), device=device), y
     return torch.rand(T, batch, d_input, device=device), y
-
-
-def time_steps(step, device: str, warmup: int, steps: int) -> tuple[float, float]:
-    for _ in range(warmup):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(steps):
-        if device == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            step()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            t0 = time.perf_counter()
-            step()
-            times.append(1e3 * (time.perf_counter() - t0))
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else float("nan")
-    return statistics.median(times), peak
 
 
 def measure(config: str, precision: str, compiled: bool, device: str, warmup: int, steps: int) -> dict:
@@ -87,8 +63,9 @@ def measure(config: str, precision: str, compiled: bool, device: str, warmup: in
         scaler.step(opt)
         scaler.update()
 
-    with precision_scope("tf32" if precision == "tf32" else "32", device):
-        ms, peak = time_steps(step, device, warmup, steps)
+    for _ in range(warmup):  # FFT plans, allocator, autotuning
+        step()
+    ms, peak = timed(step, device, steps)
     return {"config": config, "precision": precision, "compile": compiled, "batch": cfg["train"]["batch"],
             "T": T, "ms_per_step": ms, "peak_MiB": peak}
 

@@ -137,6 +137,21 @@ def _batches(ds, batches, collate):
         yield collate([ds[i] for i in idx])
 
 
+def check_precision(precision: str, device) -> str:
+    """The device type, after a ``ValueError`` if ``precision`` cannot run on ``device`` (float16 needs CUDA).
+
+    Examples::
+
+        >>> check_precision("bf16-mixed", "cpu")
+        'cpu'
+    """
+    kind = torch.device(device).type
+    if precision == "16-mixed" and kind != "cuda":
+        raise ValueError("precision 16-mixed needs a CUDA device (float16 autocast with a GradScaler); use "
+                         "bf16-mixed on a CPU")
+    return kind
+
+
 @contextlib.contextmanager
 def precision_scope(precision: str, device):
     """The numeric setting ``precision`` (:data:`~snn_ssm.training.configs.PRECISIONS`) for the code inside:
@@ -149,10 +164,7 @@ def precision_scope(precision: str, device):
         ...     torch.nn.Linear(2, 2)(torch.rand(1, 2)).dtype
         torch.bfloat16
     """
-    kind = torch.device(device).type
-    if precision == "16-mixed" and kind != "cuda":
-        raise ValueError("precision 16-mixed needs a CUDA device (float16 autocast with a GradScaler); use "
-                         "bf16-mixed on a CPU")
+    kind = check_precision(precision, device)
     if precision == "tf32":
         old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
@@ -358,9 +370,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
         _forward(model.eval(), task.collate([task.datasets["train"][0]]), device)
     opt = torch.optim.AdamW(param_groups(model, lr=t["lr"], weight_decay=t["weight_decay"]), betas=(0.9, 0.999))
     prec = str(t.get("precision", "32"))  # runs from before the option trained in float32
-    with precision_scope(prec, device):  # checks the setting fits the device before any training
-        pass
-    scaler = torch.amp.GradScaler(torch.device(device).type, enabled=prec == "16-mixed")
+    scaler = torch.amp.GradScaler(check_precision(prec, device), enabled=prec == "16-mixed")
     warmup = t["warmup"]
     if 2 * warmup > total:  # a short run (few epochs or a small subset): keep a tenth of it for the warmup
         warmup = max(1, total // 10)
