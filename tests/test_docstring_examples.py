@@ -12,7 +12,7 @@ import snn_ssm
 
 MODULES = ["snn_ssm", "snn_ssm.layers", "snn_ssm.blocks", "snn_ssm.models", "snn_ssm.metrics", "snn_ssm.data",
            "snn_ssm.sdn", "snn_ssm.ops", "snn_ssm.training", "snn_ssm.functional.lif", "snn_ssm.functional.s4d",
-           "snn_ssm.functional.s4", "snn_ssm.functional.surrogate"]
+           "snn_ssm.functional.s4", "snn_ssm.functional.surrogate", "snn_ssm.nir"]
 
 
 def public_objects():

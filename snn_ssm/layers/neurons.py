@@ -228,5 +228,5 @@ def reset_states(model: torch.nn.Module) -> None:
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     for m in model.modules():
-        if isinstance(m, LIF):
+        if isinstance(m, LIF) or getattr(type(m), "_snn_ssm_stateful", False):  # our neurons, imported NIR graphs
             m.reset()
