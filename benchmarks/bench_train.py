@@ -8,7 +8,7 @@ change the time. Medians over ``--steps`` steps after ``--warmup`` steps (CUDA e
 is the step's, above what the model and optimizer state already hold.
 
     cd benchmarks && python bench_train.py --device cuda                       # every config x precision
-    cd benchmarks && python bench_train.py --device cuda --configs spikingssm/smnist --compile
+    cd benchmarks && python bench_train.py --device cuda --configs spikingssm/smnist --compile --cuda-graph
     cd benchmarks && python bench_train.py --device cpu --configs spikingssm/smnist --precisions 32 bf16-mixed
 """
 from __future__ import annotations
@@ -40,7 +40,8 @@ def batch_for(task: str, batch: int, device):
     return torch.rand(T, batch, d_input, device=device), y
 
 
-def measure(config: str, precision: str, compiled: bool, device: str, warmup: int, steps: int) -> dict:
+def measure(config: str, precision: str, compiled: bool, device: str, warmup: int, steps: int,
+            graphed: bool = False) -> dict:
     model_name, task = config.split("/")
     cfg = get_config(model_name, task)
     T, d_input, classes = SHAPES[task]
@@ -50,7 +51,8 @@ def measure(config: str, precision: str, compiled: bool, device: str, warmup: in
     with torch.no_grad():
         model.eval()(x[:, :1])  # builds lazily created parameters, as the CLI does
     model.train()
-    opt = torch.optim.AdamW(snn_ssm.param_groups(model, cfg["train"]["lr"], cfg["train"]["weight_decay"]))
+    opt = torch.optim.AdamW(snn_ssm.param_groups(model, cfg["train"]["lr"], cfg["train"]["weight_decay"]),
+                            capturable=graphed)
     scaler = torch.amp.GradScaler(torch.device(device).type, enabled=precision == "16-mixed")
     forward = torch.compile(model) if compiled else model
 
@@ -58,16 +60,29 @@ def measure(config: str, precision: str, compiled: bool, device: str, warmup: in
         with precision_scope(precision, device):
             out = forward(x)
         loss = F.cross_entropy(out.float(), y)
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=not graphed)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
 
-    for _ in range(warmup):  # FFT plans, allocator, autotuning
-        step()
-    ms, peak = timed(step, device, steps)
-    return {"config": config, "precision": precision, "compile": compiled, "batch": cfg["train"]["batch"],
-            "T": T, "ms_per_step": ms, "peak_MiB": peak}
+    if graphed:  # the whole step recorded once as a CUDA graph, then replayed (no host work per step)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                step()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            step()
+        run = graph.replay
+    else:
+        for _ in range(warmup):  # FFT plans, allocator, autotuning
+            step()
+        run = step
+    ms, peak = timed(run, device, steps)
+    return {"config": config, "precision": precision, "compile": compiled, "cuda_graph": graphed,
+            "batch": cfg["train"]["batch"], "T": T, "ms_per_step": ms, "peak_MiB": peak}
 
 
 def main(argv=None) -> list[dict]:
@@ -77,6 +92,8 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--precisions", nargs="+", default=None, choices=PRECISIONS,
                    help="default: all on CUDA, 32 and bf16-mixed on CPU")
     p.add_argument("--compile", action="store_true", help="also time torch.compile(model)")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="also time the whole step captured as one CUDA graph (not for 16-mixed: GradScaler syncs)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
@@ -84,20 +101,23 @@ def main(argv=None) -> list[dict]:
     args = p.parse_args(argv)
     precisions = args.precisions or (list(PRECISIONS) if args.device == "cuda" else ["32", "bf16-mixed"])
     rows = []
+    modes = [(False, False)] + [(True, False)] * args.compile + [(False, True)] * args.cuda_graph
     for config in args.configs:
-        for compiled in ((False, True) if args.compile else (False,)):
+        for compiled, graphed in modes:
             for precision in precisions:
-                if precision in ("16-mixed", "tf32") and args.device != "cuda":
+                if precision in ("16-mixed", "tf32") and args.device != "cuda" or graphed and precision == "16-mixed":
                     continue
                 with contextlib.suppress(torch.cuda.OutOfMemoryError):
-                    r = measure(config, precision, compiled, args.device, args.warmup, args.steps)
+                    r = measure(config, precision, compiled, args.device, args.warmup, args.steps, graphed)
                     fp32 = next((q for q in rows if q["config"] == config and q["precision"] == "32"
-                                 and not q["compile"]), None)
+                                 and not q["compile"] and not q["cuda_graph"]), None)
                     r["speedup_vs_fp32"] = fp32["ms_per_step"] / r["ms_per_step"] if fp32 else 1.0
                     rows.append(r)
-                    print(f"{config:24s} {precision:10s} compile={compiled!s:5s} {r['ms_per_step']:9.2f} ms/step "
-                          f"x{r['speedup_vs_fp32']:.2f}  peak {r['peak_MiB']:8.0f} MiB", flush=True)
+                    print(f"{config:24s} {precision:10s} compile={compiled!s:5s} graph={graphed!s:5s} "
+                          f"{r['ms_per_step']:9.2f} ms/step x{r['speedup_vs_fp32']:.2f}  peak {r['peak_MiB']:8.0f} "
+                          f"MiB", flush=True)
     columns = {"config": ("config", "{}"), "precision": ("precision", "{}"), "compile": ("compile", "{}"),
+               "CUDA graph": ("cuda_graph", "{}"),
                "batch": ("batch", "{}"), "T": ("T", "{}"), "ms/step": ("ms_per_step", "{:.2f}"),
                "x fp32": ("speedup_vs_fp32", "{:.2f}"), "peak MiB": ("peak_MiB", "{:.0f}")}
     write(args, "train", "named configs, one training step", "Training step time", columns, rows)

@@ -29,12 +29,12 @@ def checked():
         _depth -= 1
 
 
-@torch.compiler.disable  # compiled models check too: the graph breaks here and the check runs eagerly
 def check_finite(x: torch.Tensor, name: str) -> None:
     """Raise ``ValueError`` if ``x`` holds NaN or Inf (skipped inside :func:`checked`, where the caller has
-    checked what it passes down)."""
-    if _depth:
-        return
+    checked what it passes down, and under torch.compile: a compiled model trusts its input, since the check would
+    break the graph and wait for the device at every call)."""
+    if torch.compiler.is_compiling() or _depth or (x.is_cuda and torch.cuda.is_current_stream_capturing()):
+        return  # (and while a CUDA graph is being captured, which forbids synchronising)
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or Inf; spiking neurons reject non-finite input")
 

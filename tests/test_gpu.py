@@ -153,3 +153,80 @@ def test_cli_trains_in_every_precision_on_cuda(tmp_path, precision):
     assert report["steps"] == 4 and ckpt["config"]["train"]["precision"] == precision
     if precision == "16-mixed":
         assert ckpt["scaler"]["scale"] > 0  # the GradScaler's state is part of the checkpoint
+
+
+@pytest.mark.parametrize("backend", ["cupy", "triton"])
+def test_cuda_kernel_custom_op_passes_opcheck(backend):
+    pytest.importorskip(backend)
+    from snn_ssm.ops.lif_scan import _scan_op
+    torch.manual_seed(0)
+    T, N = 70, 33
+    y = (torch.rand(T, N, device="cuda") * 1.5).requires_grad_()
+    x, d = torch.rand(T, N, device="cuda").requires_grad_(), torch.rand(N, device="cuda").requires_grad_()
+    beta = torch.full((N,), 0.5, device="cuda", requires_grad=True)
+    k = torch.full((N,), 1.25, device="cuda", requires_grad=True)
+    v0 = torch.zeros(N, device="cuda", requires_grad=True)
+    torch.library.opcheck(_scan_op, (y, v0, beta, k, x, d, backend, 0.0, 0, False, False, 0, 1.0))
+
+
+@pytest.mark.parametrize("name", ["SpikingSSM", "S4D", "BinaryS4DGSUNet"])
+def test_inductor_fullgraph_on_cuda_equals_eager(name):
+    """torch.compile with Inductor and fullgraph=True (no graph break): the CuPy kernel is one custom-op node."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = getattr(snn_ssm, name)(1, 10, d_model=32, n_layers=2, d_state=16).cuda().eval()
+    x = torch.rand(200, 4, 1, device="cuda")
+    out_e = model(x)
+    out_e.square().sum().backward()
+    grads_e = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    model.zero_grad()
+    out_c = torch.compile(model, fullgraph=True)(x)
+    out_c.square().sum().backward()
+    grads_c = [p.grad for p in model.parameters() if p.grad is not None]
+    torch.testing.assert_close(out_c, out_e, rtol=1e-4, atol=1e-4)
+    for g_c, g_e in zip(grads_c, grads_e):
+        torch.testing.assert_close(g_c, g_e, rtol=1e-3, atol=1e-4)
+
+
+def test_whole_training_step_is_captured_in_a_cuda_graph():
+    """Forward, backward and AdamW step of SpikingSSM recorded once as a CUDA graph and replayed: nothing in the
+    step synchronises with the host, and the replays give the eager steps' losses and weights."""
+    def build():
+        torch.manual_seed(0)
+        model = SpikingSSM(1, 10, d_model=32, n_layers=2, d_state=16).cuda()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, capturable=True)
+        return model, opt
+
+    x, y = torch.rand(300, 8, 1, device="cuda"), torch.randint(0, 10, (8,), device="cuda")
+
+    def step(model, opt):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    eager, eager_opt = build()
+    eager_losses = []
+    for _ in range(6):
+        eager_opt.zero_grad(set_to_none=False)
+        eager_losses.append(step(eager, eager_opt).detach())
+    model, opt = build()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    losses = []
+    with torch.cuda.stream(side):  # warm-up: kernels compiled, FFT plans made, optimizer state created
+        for _ in range(3):
+            opt.zero_grad(set_to_none=False)
+            losses.append(step(model, opt).detach())
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=False)
+    with torch.cuda.graph(graph):
+        static_loss = step(model, opt)
+    for _ in range(3):
+        opt.zero_grad(set_to_none=False)
+        graph.replay()
+        losses.append(static_loss.detach().clone())
+    torch.testing.assert_close(torch.stack(losses), torch.stack(eager_losses), rtol=1e-4, atol=1e-5)
+    for p, q in zip(model.parameters(), eager.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)

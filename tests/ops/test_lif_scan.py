@@ -235,3 +235,20 @@ def test_parameter_shapes_noncontiguous_and_5d_inputs(backend):
 def test_zero_time_steps_is_a_named_error():
     with pytest.raises(ValueError, match="zero time steps"):
         lif_scan(torch.randn(0, 2, 3), None, 0.5)
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_kernel_custom_op_passes_opcheck(skip):
+    """The numba kernel as the ``snn_ssm::lif_scan`` custom op: schema, fake (meta) implementation, autograd
+    registration and dispatch are consistent (torch.library.opcheck)."""
+    pytest.importorskip("numba")
+    from snn_ssm.ops.lif_scan import _scan_op
+    torch.manual_seed(0)
+    T, N = 37, 5
+    y = (torch.rand(T, N, dtype=torch.float64) * 1.5).requires_grad_()
+    x = torch.rand(T, N, dtype=torch.float64).requires_grad_() if skip else None
+    d = torch.rand(N, dtype=torch.float64).requires_grad_() if skip else None
+    beta = torch.full((N,), 0.5, dtype=torch.float64, requires_grad=True)
+    k = torch.full((N,), 1.25, dtype=torch.float64, requires_grad=True)
+    v0 = torch.zeros(N, dtype=torch.float64, requires_grad=True)
+    torch.library.opcheck(_scan_op, (y, v0, beta, k, x, d, "numba", 0.0, 0, False, False, 0, 1.0))

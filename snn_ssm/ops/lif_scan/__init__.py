@@ -14,7 +14,7 @@ README.md.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -50,30 +50,6 @@ class KernelOptions(NamedTuple):
                              _SURROGATE_CODE[fire.name], fire.alpha)
 
 
-class _LIFScan(torch.autograd.Function):
-    """Autograd glue shared by the kernel backends; ``impl`` is the backend module with two launchers:
-    ``launch_forward(y, v0, beta, k, opts, skip) -> (spikes, ckpt)`` and
-    ``launch_backward(y, beta, k, ckpt, g_s, g_vT, opts, skip) -> (g_y, g_v0, g_beta, g_k[, g_x, g_d])``,
-    where ``skip`` is ``None`` or the fused D-skip ``(x, d)``."""
-
-    @staticmethod
-    def forward(ctx, y, v0, beta, k, x, d, impl, opts):
-        y, beta, k = y.detach().contiguous(), beta.detach().contiguous(), k.detach().contiguous()
-        skip = None if x is None else (x.detach().contiguous(), d.detach().contiguous())
-        spikes, ckpt = impl.launch_forward(y, v0.detach().contiguous(), beta, k, opts, skip)
-        ctx.save_for_backward(y, beta, k, ckpt, *(skip or ()))
-        ctx.impl, ctx.opts = impl, opts
-        return spikes, ckpt[-1].clone()
-
-    @staticmethod
-    def backward(ctx, g_s, g_vT):
-        y, beta, k, ckpt, *skip = ctx.saved_tensors
-        g_s = torch.zeros_like(y) if g_s is None else g_s
-        g_vT = torch.zeros_like(y[0]) if g_vT is None else g_vT
-        grads = ctx.impl.launch_backward(y, beta, k, ckpt, g_s, g_vT, ctx.opts, tuple(skip) or None)
-        return (*grads[:4], *(grads[4:] or (None, None)), None, None)
-
-
 def _impl(name: str):
     if name == "numba":
         from . import numba as impl
@@ -84,15 +60,76 @@ def _impl(name: str):
     return impl
 
 
+# The kernels as torch.library custom ops: one graph node each under torch.compile, with fake implementations for
+# tracing and a registered backward. A backend module has two launchers,
+# ``launch_forward(y, v0, beta, k, opts, skip) -> (spikes, ckpt)`` and
+# ``launch_backward(y, beta, k, ckpt, g_s, g_vT, opts, skip) -> (g_y, g_v0, g_beta, g_k[, g_x, g_d])``, where
+# ``skip`` is ``None`` or the fused D-skip ``(x, d)`` and ``ckpt`` holds the membrane at every chunk start, then v_T.
+
+@torch.library.custom_op("snn_ssm::lif_scan", mutates_args=())
+def _scan_op(y: torch.Tensor, v0: torch.Tensor, beta: torch.Tensor, k: torch.Tensor, x: Optional[torch.Tensor],
+             d: Optional[torch.Tensor], backend: str, v_reset: float, reset: int, detach_reset: bool, local: bool,
+             surrogate: int, alpha: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    opts = KernelOptions(v_reset, reset, detach_reset, local, surrogate, alpha)
+    skip = None if x is None else (x.contiguous(), d.contiguous())
+    return _impl(backend).launch_forward(y.contiguous(), v0.contiguous(), beta.contiguous(), k.contiguous(), opts,
+                                         skip)
+
+
+@_scan_op.register_fake
+def _(y, v0, beta, k, x, d, backend, *opts):
+    chunk = _impl(backend).CHUNK
+    return torch.empty_like(y), beta.new_empty(((y.shape[0] + chunk - 1) // chunk + 1, y.shape[1]))
+
+
+@torch.library.custom_op("snn_ssm::lif_scan_backward", mutates_args=())
+def _scan_backward_op(y: torch.Tensor, beta: torch.Tensor, k: torch.Tensor, ckpt: torch.Tensor, g_s: torch.Tensor,
+                      g_vT: torch.Tensor, x: Optional[torch.Tensor], d: Optional[torch.Tensor], backend: str,
+                      v_reset: float, reset: int, detach_reset: bool, local: bool, surrogate: int,
+                      alpha: float) -> List[torch.Tensor]:
+    opts = KernelOptions(v_reset, reset, detach_reset, local, surrogate, alpha)
+    skip = None if x is None else (x.contiguous(), d.contiguous())
+    grads = _impl(backend).launch_backward(y.contiguous(), beta.contiguous(), k.contiguous(), ckpt.contiguous(),
+                                           g_s.contiguous(), g_vT.contiguous(), opts, skip)
+    return list(grads) if skip is not None else [*grads, y.new_empty(0), beta.new_empty(0)]
+
+
+@_scan_backward_op.register_fake
+def _(y, beta, k, ckpt, g_s, g_vT, x, d, *rest):
+    skip = [torch.empty_like(x), torch.empty_like(d)] if x is not None else [y.new_empty(0), beta.new_empty(0)]
+    return [torch.empty_like(y), torch.empty_like(beta), torch.empty_like(beta), torch.empty_like(k), *skip]
+
+
+def _scan_setup(ctx, inputs, output):
+    y, v0, beta, k, x, d, backend, *opts = inputs
+    ctx.save_for_backward(y, beta, k, output[1], x, d)
+    ctx.backend, ctx.opts = backend, opts
+
+
+def _scan_backward(ctx, g_s, g_ckpt):
+    y, beta, k, ckpt, x, d = ctx.saved_tensors
+    g_y, g_v0, g_beta, g_k, g_x, g_d = _scan_backward_op(y, beta, k, ckpt, g_s, g_ckpt[-1], x, d, ctx.backend,
+                                                         *ctx.opts)
+    skip = (g_x, g_d) if x is not None else (None, None)
+    return (g_y, g_v0, g_beta, g_k, *skip, None, None, None, None, None, None, None)
+
+
+_scan_op.register_autograd(_scan_backward, setup_context=_scan_setup)
+
+
 def _kernel_support(y, kopts: KernelOptions | None) -> dict:
+    return _support(y.device.type, y.dtype, kopts)
+
+
+def _support(device_type: str, dtype: torch.dtype, kopts: KernelOptions | None) -> dict:
     support = {}
     for backend, device, dtypes in (("numba", "cpu", (torch.float32, torch.float64)),
                                     ("cupy", "cuda", (torch.float32, torch.float64, *_HALF)),
                                     ("triton", "cuda", (torch.float32, torch.float64, *_HALF))):
-        if y.device.type != device:
-            support[backend] = f"device {y.device.type} ({backend} runs on {device})"
-        elif y.dtype not in dtypes:
-            support[backend] = f"dtype {y.dtype} (it takes {', '.join(str(d) for d in dtypes)})"
+        if device_type != device:
+            support[backend] = f"device {device_type} ({backend} runs on {device})"
+        elif dtype not in dtypes:
+            support[backend] = f"dtype {dtype} (it takes {', '.join(str(d) for d in dtypes)})"
         elif kopts is None:
             support[backend] = ("its surrogate has no kernel (kernels implement triangle, atan and sigmoid; "
                                 "fast_sigmoid and custom surrogate callables run the reference)")
@@ -164,8 +201,11 @@ def _check_args(y, v0, beta, v_th, skip_input, skip_weight) -> None:
     _check_values(values)
 
 
-@torch.compiler.disable  # one synchronisation, eager also under torch.compile (a graph break)
 def _check_values(values) -> None:
+    """One synchronisation for every value check; none under torch.compile (a compiled caller trusts its inputs:
+    a check would break the graph and wait for the GPU at every call)."""
+    if torch.compiler.is_compiling():
+        return
     if bool(torch.stack([ok for _, ok, _ in values]).all()):
         return
     name, _, must = next(v for v in values if not bool(v[1]))
@@ -239,8 +279,7 @@ def scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th, opts: SomaOptions
          skip_input: torch.Tensor | None = None, skip_weight=None, backend: str | None = None):
     """:func:`lif_scan` for a caller that has checked its arguments and built ``opts`` (the neurons): no value
     checks and no host synchronisation here, only the device check that keeps host pointers out of the kernels."""
-    kopts = KernelOptions.of(opts)
-    name = choose("lif_scan", y.device.type, _kernel_support(y, kopts), backend)
+    name, kopts = _plan(y.device.type, y.dtype, opts, backend)
     if name == "torch":
         return _reference(y, v0, beta, v_th, opts, skip_input, skip_weight)
     for arg, p in (("v0", v0), ("beta", beta), ("v_th", v_th), ("skip_input", skip_input),
@@ -251,7 +290,13 @@ def scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th, opts: SomaOptions
     return _launch(y, v0, beta, v_th, skip_input, skip_weight, name, kopts)
 
 
-@torch.compiler.disable  # the kernels run outside a compiled graph (a graph break), with their own autograd glue
+@torch.compiler.assume_constant_result  # under torch.compile: decided once, when compiling
+def _plan(device_type: str, dtype: torch.dtype, opts: SomaOptions, backend: str | None):
+    """``(backend name, kernel options)`` for a call; plain Python (the options' surrogate, the environment)."""
+    kopts = KernelOptions.of(opts)
+    return choose("lif_scan", device_type, _support(device_type, dtype, kopts), backend), kopts
+
+
 def _launch(y, v0, beta, v_th, skip_input, skip_weight, name: str, kopts: KernelOptions):
     T = y.shape[0]
     step_shape = y.shape[1:]
@@ -265,5 +310,5 @@ def _launch(y, v0, beta, v_th, skip_input, skip_weight, name: str, kopts: Kernel
             else v0.to(state_dtype).expand(step_shape)).reshape(-1)  # a broadcastable v0 must not be read short
     x_n = None if skip_input is None else skip_input.reshape(T, -1)
     d_n = None if skip_input is None else _per_neuron(skip_weight, state_dtype, y, step_shape)
-    s, v_T = _LIFScan.apply(y.reshape(T, -1), v0_n, beta_n, k_n, x_n, d_n, _impl(name), kopts)
-    return s.reshape(y.shape), v_T.reshape(step_shape)
+    s, ckpt = _scan_op(y.reshape(T, -1), v0_n, beta_n, k_n, x_n, d_n, name, *kopts)
+    return s.reshape(y.shape), ckpt[-1].reshape(step_shape)
