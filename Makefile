@@ -5,7 +5,7 @@ TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint test-legacy docs clean
+.PHONY: demo test lint test-legacy docs clean kjv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,21 @@ docs: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet "sphinx>=7"
 	$(BIN)/python -m sphinx -q -E -W --keep-going -b html docs docs/_build/html
 	@echo "docs/_build/html/index.html"
+
+# The offline text corpus of the language models: the King James Bible from Debian's bible-kjv-text and bible-kjv
+# packages, fetched with apt-get download and unpacked with dpkg-deb -x (nothing is installed), dumped one verse per
+# line by the package's own `bible` program, then checked, split by book and checksummed (snn_ssm.data.text).
+KJV := data/kjv
+KJV_BUILD := $(KJV)/.build
+kjv: $(KJV)/SHA256SUMS
+$(KJV)/SHA256SUMS: $(VENV)/.installed
+	rm -rf $(KJV_BUILD) && mkdir -p $(KJV_BUILD)
+	cd $(KJV_BUILD) && apt-get download bible-kjv-text bible-kjv
+	cd $(KJV_BUILD) && for deb in *.deb; do dpkg-deb -x $$deb root; done
+	$(KJV_BUILD)/root/usr/bin/bible -f -p $(KJV_BUILD)/root/usr/lib gen1:1-rev22:21 < /dev/null > $(KJV_BUILD)/dump.txt
+	$(BIN)/python -m snn_ssm data kjv --dump $(KJV_BUILD)/dump.txt --out $(KJV)
+	rm -rf $(KJV_BUILD)
+	@echo "corpus in $(KJV): train with  python -m snn_ssm train --model spikingssm_lm --task kjv --data-dir $(KJV)"
 
 clean:
 	rm -rf $(VENV) $(LEGACY) build *.egg-info .pytest_cache docs/_build

@@ -4,9 +4,12 @@ from __future__ import annotations
 import sys
 
 COMMANDS = {"demo": "train a small SpikingSSM on MNIST for a CPU time budget and print accuracy and spike rate",
-            "train": "train a model on sMNIST/psMNIST/ListOps with a named config (checkpoints, resume, report)",
+            "train": "train a model on sMNIST/psMNIST/ListOps/kjv/WikiText-103 with a named config (checkpoints, "
+                     "resume, report)",
             "eval": "evaluate a checkpoint: accuracy, spike rates, synaptic operations, energy",
             "info": "versions, devices, and which kernel backends are available and chosen",
+            "generate": "continue a prompt with a trained language model (recurrent, O(1) per token)",
+            "data": "prepare an offline text corpus (kjv) from the dump `make kjv` makes",
             "sdn-train": "train a surrogate dynamic network (SDN) for one leak beta and save its weights",
             "sdn-report": "measure how exactly the shipped SDNs reproduce the exact neuron"}
 
@@ -26,6 +29,10 @@ def main(argv=None) -> int:
         from .training.cli import eval_main as run
     elif argv[0] == "info":
         from .training.cli import info_main as run
+    elif argv[0] == "generate":
+        from .training.cli import generate_main as run
+    elif argv[0] == "data":
+        from .training.cli import data_main as run
     elif argv[0] == "sdn-train":
         from .training.sdn_train import main as run
     else:

@@ -6,7 +6,7 @@ import snn_ssm
 from snn_ssm import registry
 
 
-MODELS = ("binary_s4d", "binary_s4d_gsu", "pssm", "s4d", "spikingssm")
+MODELS = ("binary_s4d", "binary_s4d_gsu", "pssm", "s4d", "s4d_lm", "spikingssm", "spikingssm_lm")
 
 
 def test_builtin_entries_and_create():

@@ -50,9 +50,35 @@ class S4DLayerBase(nn.Module, abc.ABC):
         with _checks.checked():
             return self.mix(self.dropout(self.activation(x)))
 
+    def run(self, x: torch.Tensor, state=None):
+        """``x`` ``[T, B, H]`` from ``state`` (``None``: rest) → ``(output [T, B, H], state after the last step)``:
+        the stateful form (truncated BPTT over consecutive chunks, a prompt before generation). The caller has
+        checked ``x``."""
+        z, state = self.activation_run(x, state)
+        return self.mix(self.dropout(z)), state
+
+    def step(self, x: torch.Tensor, state=None):
+        """One step ``x`` ``[B, H]`` → ``(output [B, H], state)`` by the recurrence (O(1) per step; dropout off)."""
+        z, state = self.activation_step(x, state)
+        return self.mix(z), state
+
     @abc.abstractmethod
     def activation(self, x: torch.Tensor) -> torch.Tensor:
         """The S4D convolution of ``x`` ``[T, B, H]`` and the nonlinearity."""
+
+    def activation_run(self, x: torch.Tensor, state):
+        """:meth:`activation` from a state: ``(z, state)``; layers with a stateful form override it."""
+        raise TypeError(f"{type(self).__name__} has no stateful form")
+
+    def activation_step(self, x: torch.Tensor, state):
+        """:meth:`activation` for one step ``[B, H]``: ``(z, state)``."""
+        raise TypeError(f"{type(self).__name__} has no step-by-step form")
+
+    def _dendrite_run(self, x: torch.Tensor, h0, skip: bool):
+        """The S4D of ``x`` ``[T, B, H]`` from ``h0`` and its state after the last step."""
+        x4 = x.unsqueeze(-1)
+        y = self.dendrite(x4, h0, skip=skip).squeeze(-1)
+        return y, self.dendrite.final_state(x4, h0)
 
     @abc.abstractmethod
     def mix(self, z: torch.Tensor) -> torch.Tensor:
@@ -103,6 +129,19 @@ class SpikingS4D(_GLULayer):
         y = self.dendrite(x.unsqueeze(-1), skip=False).squeeze(-1)  # (T B H), K * x
         return self.soma(y, x, self.dendrite.D)  # + D·x, scaled by 1/v_th and fired in one kernel pass
 
+    def activation_run(self, x, state):
+        """State ``(h [B, H, 1, N/2] complex, v [B, H])`` (dendrite and membrane)."""
+        h0, v0 = state if state is not None else (None, None)
+        y, h = self._dendrite_run(x, h0, skip=False)
+        s, v = self.soma(y, x, self.dendrite.D, v0=v0, return_state=True)
+        return s, (h, v)
+
+    def activation_step(self, x, state):
+        h, v = state if state is not None else (None, None)
+        y, h = self.dendrite.step(x.unsqueeze(-1), h)  # + D·x
+        s, v = self.soma.run_step(y.squeeze(-1), v)
+        return s, (h, v)
+
 
 class S4DLayer(_GLULayer):
     """The non-spiking twin of :class:`SpikingS4D` (S4's minimal S4D layer): GELU instead of the neuron.
@@ -115,6 +154,14 @@ class S4DLayer(_GLULayer):
 
     def activation(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.gelu(self.dendrite(x.unsqueeze(-1)).squeeze(-1))
+
+    def activation_run(self, x, state):
+        y, h = self._dendrite_run(x, state, skip=True)
+        return nn.functional.gelu(y), h
+
+    def activation_step(self, x, state):
+        y, h = self.dendrite.step(x.unsqueeze(-1), state)
+        return nn.functional.gelu(y.squeeze(-1)), h
 
 
 class BinaryS4D(_GLULayer):

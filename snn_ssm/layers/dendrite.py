@@ -133,7 +133,21 @@ class S4DDendrite(ChannelModule):
             p._optim = dict(SSM_OPTIM)
 
     def discrete(self, channels: int) -> Discrete:
-        """Discretised parameters, expanded to ``channels`` rows when shared."""
+        """Discretised parameters, expanded to ``channels`` rows when shared.
+
+        Without autograd (evaluation, generation) the result is kept until a parameter changes (an optimizer step
+        or ``load_state_dict`` bumps its version; ``.to()`` gives new storage), so a step-by-step loop discretises
+        once instead of at every step."""
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return self._discrete(channels)
+        key = (channels,) + tuple((t.data_ptr(), t._version, t.dtype) for t in
+                                  (self.log_dt, self.log_A_real, self.A_imag, self.B, self.C, self.D))
+        cached = self.__dict__.get("_discrete_cache")
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_discrete_cache"] = (key, self._discrete(channels))
+        return cached[1]
+
+    def _discrete(self, channels: int) -> Discrete:
         A = torch.complex(-torch.exp(self.log_A_real), self.A_imag)
         dA, dB, log_dA = s4d.discretize(A, torch.exp(self.log_dt), torch.view_as_complex(self.B), self.disc)
         C = torch.view_as_complex(self.C)
@@ -170,6 +184,11 @@ class S4DDendrite(ChannelModule):
         if h0 is not None:
             y = y + s4d.state_response(h0, p.log_dA, p.C[0], T)
         return y
+
+    def final_state(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+        """The state after the last step of ``x`` ``[T, B, C, M]`` from ``h0``: ``[B, C, M, N/2]`` complex."""
+        p = self.discrete(x.shape[2])
+        return s4d.final_state(x, h0, p.log_dA, p.dB)
 
     def step(self, x: torch.Tensor, h: torch.Tensor | None):
         """One recurrent step for ``x`` ``[B, C, M]``; ``h`` ``[B, C, M, N/2]`` complex or ``None``."""

@@ -193,14 +193,19 @@ class LIFSoma(SpikeEmitter, ChannelModule):
             return sdn.sdn_lif(y * (1.0 / v_th), self._sdn.net, self.fire)
 
     def forward(self, y: torch.Tensor, skip_input: torch.Tensor | None = None,
-                skip_weight: torch.Tensor | None = None) -> torch.Tensor:
-        """Spikes for a whole sequence ``y`` ``[T, B, C, *]`` from rest (stateless; see ``LIF`` for a neuron);
-        ``skip_input``/``skip_weight`` add a fused D-skip as in :meth:`run`."""
+                skip_weight: torch.Tensor | None = None, *, v0: torch.Tensor | None = None,
+                return_state: bool = False):
+        """Spikes for a whole sequence ``y`` ``[T, B, C, *]`` from rest, or from the membrane ``v0`` ``[B, C, *]``
+        (stateless; see ``LIF`` for a neuron that keeps its state); ``skip_input``/``skip_weight`` add a fused
+        D-skip as in :meth:`run`. With ``return_state``: ``(spikes, v_T)``."""
         _checks.check_tensor(y, "y", min_ndim=3, layout="[T, B, C, ...]", device_of=self._anchor)
         if skip_input is not None:
             _checks.check_finite(skip_input, "skip_input")
+        if v0 is not None and v0.shape != y.shape[1:]:
+            raise ValueError(f"v0 must have the shape of one step of y, {tuple(y.shape[1:])}, got {tuple(v0.shape)}")
         self.ensure_channels(y.shape[2], "y")
-        return self.run(y, None, skip_input, skip_weight)[0]
+        s, v = self.run(y, v0, skip_input, skip_weight)
+        return (s, v) if return_state else s
 
     def run_step(self, y: torch.Tensor, v: torch.Tensor | None):
         """One step ``y`` ``[B, C, *]`` → ``(spikes, v_next)``."""

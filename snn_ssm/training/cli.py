@@ -8,24 +8,30 @@ import json
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 from ._args import check_device, positive
 
-__all__ = ["train_main", "eval_main", "info_main"]
+__all__ = ["train_main", "eval_main", "info_main", "generate_main", "data_main"]
 
 
 #: The options that decide which data a run trains on, with their defaults (stored in every checkpoint).
 DATA_DEFAULTS = {"data_dir": None, "listops_sizes": [96_000, 2_000, 2_000], "listops_lengths": [500, 2000],
-                 "limit_train": None, "limit_eval": None}
+                 "limit_train": None, "limit_eval": None, "tokenizer": "byte", "bpe_vocab": 8192}
 
 
 def _task_args(p):
     # Defaults are None here, so that a resumed run can tell an option given on the command line from an absent one.
     p.add_argument("--data-dir", default=None,
-                   help="MNIST IDX folder (default: $SNN_SSM_DATA, else the embedded subset)")
+                   help="MNIST IDX folder (default: $SNN_SSM_DATA, else the embedded subset); kjv: the folder `make "
+                        "kjv` writes (default: $SNN_SSM_TEXT, else the embedded sample); wikitext103: the folder "
+                        "with wiki.{train,valid,test}.tokens")
+    p.add_argument("--tokenizer", choices=("byte", "bpe"), default=None, help="kjv: bytes (default) or a BPE "
+                   "vocabulary trained on the training split (needs the tokenizers library)")
+    p.add_argument("--bpe-vocab", type=int, default=None, help="BPE vocabulary size (default 8192)")
     p.add_argument("--cache-dir", default=None, help="ListOps cache (default: $SNN_SSM_CACHE or ~/.cache/snn_ssm)")
     p.add_argument("--listops-sizes", type=int, nargs=3, default=None, metavar=("TRAIN", "VAL", "TEST"),
                    help="default: 96000 2000 2000")
@@ -54,6 +60,8 @@ def _data_options(args, stored: dict | None = None, strict: bool = True) -> dict
             raise ValueError("--resume continues a run on its own data; these options differ from the run's: "
                              + ", ".join(f"--{k.replace('_', '-')} ({stored.get(k)} -> {given[k]})" for k in changed))
     data = {**DATA_DEFAULTS, **(stored or {}), **given}
+    if data["bpe_vocab"] < 257:
+        raise ValueError(f"--bpe-vocab must be at least 257 (the 256 bytes and one merge), got {data['bpe_vocab']}")
     for k in ("limit_train", "limit_eval"):
         if data[k] is not None and data[k] < 1:
             raise ValueError(f"--{k.replace('_', '-')} must be a positive number of examples, got {data[k]}")
@@ -65,19 +73,21 @@ def _data_options(args, stored: dict | None = None, strict: bool = True) -> dict
     return data
 
 
-def _build_task(args, name, data: dict):
+def _build_task(args, name, data: dict, train_cfg: dict):
     from .loop import build_task
 
     return build_task(name, data_dir=data["data_dir"], cache_dir=args.cache_dir,
                       listops_sizes=data["listops_sizes"], listops_lengths=data["listops_lengths"],
-                      limit_train=data["limit_train"], limit_eval=data["limit_eval"])
+                      limit_train=data["limit_train"], limit_eval=data["limit_eval"],
+                      seq_len=train_cfg.get("seq_len"), batch=train_cfg["batch"], tokenizer=data["tokenizer"],
+                      bpe_vocab=data["bpe_vocab"])
 
 
 def _build_model(model_name: str, task, model_cfg: dict):
-    from ..registry import create
+    from .loop import make_model
 
     try:
-        return create(model_name, d_input=task.d_input, d_output=task.d_output, **model_cfg)
+        return make_model(model_name, task, model_cfg)
     except TypeError as e:  # an unknown key in the config reaches a constructor as an unexpected keyword
         if "unexpected keyword argument" in str(e):
             key = str(e).split("unexpected keyword argument")[-1].strip(" '\"")
@@ -139,7 +149,7 @@ def train_main(argv=None) -> dict:
             data = _data_options(args)
         if args.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
-        task = _build_task(args, args.task, data)
+        task = _build_task(args, args.task, data, cfg["train"])
         _build_model(args.model, task, cfg["model"])  # an unknown model key fails here, with its name
         out = args.out or (Path(args.resume).parent if args.resume and Path(args.resume).is_file() else args.resume) \
             or Path("runs") / f"{args.model}-{args.task}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
@@ -173,7 +183,8 @@ def eval_main(argv=None) -> dict:
         check_device(args.device)
         path = Path(args.checkpoint)
         ckpt = load_checkpoint(path / "best.pt" if path.is_dir() and (path / "best.pt").exists() else path)
-        task = _build_task(args, ckpt["task"], _data_options(args, ckpt.get("data") or {}, strict=False))
+        task = _build_task(args, ckpt["task"], _data_options(args, ckpt.get("data") or {}, strict=False),
+                           ckpt["config"]["train"])
         model = _build_model(ckpt["model_name"], task, ckpt["config"]["model"])
         try:
             model.load_state_dict(ckpt["model"])
@@ -182,12 +193,86 @@ def eval_main(argv=None) -> dict:
             raise ValueError(f"{args.checkpoint}: its weights do not fit the {ckpt['model_name']!r} model its config "
                              f"describes ({' '.join(line.strip() for line in first[:2])[:300]})") from None
         result = evaluate(model.to(args.device), task, args.split, ckpt["config"]["train"]["batch"], args.device,
-                          monitor=True, precision=_eval_precision(ckpt, args.device))
+                          monitor=True, precision=_eval_precision(ckpt, args.device),
+                          carry=bool(ckpt["config"]["train"].get("carry_state", False)))
     except (ValueError, FileNotFoundError) as e:
         p.exit(2, f"error: {e}\n")
+    best = ckpt.get("best_val", 0)
     print(format_report({"model": ckpt["model_name"], "task": ckpt["task"], "test": result,
-                         "best_val_accuracy": ckpt.get("best_val", 0)}))
+                         **({"best_val_loss": -best} if task.kind == "lm" else {"best_val_accuracy": best})}))
     return result
+
+
+def _lm_checkpoint(path) -> dict:
+    """A language model's checkpoint: a run folder (its best.pt, else last.pt) or a file."""
+    from .loop import load_checkpoint
+
+    path = Path(path)
+    ckpt = load_checkpoint(path / "best.pt" if path.is_dir() and (path / "best.pt").exists() else path)
+    if "tokenizer" not in ckpt:
+        raise ValueError(f"{path} holds a {ckpt['model_name']!r} model trained on {ckpt['task']!r}, not a language "
+                         f"model (train one with --model spikingssm_lm --task kjv)")
+    return ckpt
+
+
+def generate_main(argv=None) -> str:
+    from ..data.text import tokenizer_from_state
+    from ..registry import create
+
+    p = argparse.ArgumentParser(prog="python -m snn_ssm generate", description="Continue a prompt with a trained "
+                                "language model, one recurrent step per token.")
+    p.add_argument("--checkpoint", required=True, help="a run folder (its best.pt) or a checkpoint file")
+    p.add_argument("--prompt", default="", help="the text to continue (default: empty, the model starts alone)")
+    p.add_argument("--max-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = p.parse_args(argv)
+    try:
+        check_device(args.device)
+        positive(args.max_tokens, "--max-tokens", integer=True)
+        if args.top_k is not None:
+            positive(args.top_k, "--top-k", integer=True)
+        if not args.temperature >= 0:
+            raise ValueError(f"--temperature must be >= 0 (0: greedy), got {args.temperature}")
+        ckpt = _lm_checkpoint(args.checkpoint)
+        tok = tokenizer_from_state(ckpt["tokenizer"])
+        model = create(ckpt["model_name"], vocab_size=tok.vocab_size, **ckpt["config"]["model"])
+        model.load_state_dict(ckpt["model"])
+        model = model.to(args.device).eval()
+        prompt = tok.encode(args.prompt) if args.prompt else torch.tensor([tok.encode("\n")[0].item()
+                                                                           if tok.kind != "word" else 0])
+    except (ValueError, FileNotFoundError) as e:
+        p.exit(2, f"error: {e}\n")
+    gen = torch.Generator(args.device).manual_seed(args.seed)
+    start = time.perf_counter()
+    out = model.generate(prompt.to(args.device), args.max_tokens, temperature=args.temperature, top_k=args.top_k,
+                         generator=gen)
+    seconds = time.perf_counter() - start
+    text = tok.decode(out.tolist())
+    print(args.prompt + text)
+    print(f"[{args.max_tokens} tokens in {seconds:.2f} s: {args.max_tokens / seconds:.0f} tokens/s on {args.device}]",
+          file=sys.stderr)
+    return text
+
+
+def data_main(argv=None) -> dict:
+    from ..data.text import prepare_kjv
+
+    p = argparse.ArgumentParser(prog="python -m snn_ssm data", description="Prepare an offline corpus (`make kjv` "
+                                "runs this after fetching the Debian packages).")
+    p.add_argument("corpus", choices=("kjv",))
+    p.add_argument("--dump", required=True, help="the output of `bible -f gen1:1-rev22:21`")
+    p.add_argument("--out", required=True, help="the folder to write train.txt, valid.txt, test.txt, SHA256SUMS")
+    args = p.parse_args(argv)
+    try:
+        sums = prepare_kjv(args.dump, args.out)
+    except (ValueError, FileNotFoundError) as e:
+        p.exit(2, f"error: {e}\n")
+    for name, digest in sums.items():
+        print(f"{digest}  {Path(args.out) / name}")
+    return sums
 
 
 def info_main(argv=None) -> dict:

@@ -17,8 +17,8 @@ from ..models.pssm import PSSM_CONFIGS
 
 __all__ = ["CONFIGS", "TASKS", "MODELS", "PRECISIONS", "get_config", "check_train_config"]
 
-TASKS = ("smnist", "psmnist", "listops")
-MODELS = ("spikingssm", "s4d", "pssm", "binary_s4d", "binary_s4d_gsu")
+TASKS = ("smnist", "psmnist", "listops", "kjv", "wikitext103")
+MODELS = ("spikingssm", "s4d", "pssm", "binary_s4d", "binary_s4d_gsu", "spikingssm_lm", "s4d_lm")
 
 _SPIKINGSSM = {
     "smnist": {"model": dict(n_layers=2, d_model=400, d_state=64, bidirectional=False, norm="layer",
@@ -30,6 +30,20 @@ _SPIKINGSSM = {
     "listops": {"model": dict(n_layers=6, d_model=256, d_state=4, trainable_B=True, bidirectional=True,
                               norm="batch", prenorm=False, dropout=0.0, encoder="embedding"),
                 "train": dict(batch=32, lr=0.01, weight_decay=0.01, epochs=40, warmup=12_000, seed=1234)},
+}
+
+
+# Language models. wikitext103: SpikingSSM's released ``wt103.yaml`` (L = 8192, 16 x 1024, N = 64, LN prenorm,
+# dropout 0.1, lr 5e-4, wd 0.1, 1k warmup; one sequence per GPU on 8 GPUs = batch 8). kjv: ours, ~10M parameters
+# with the 8k BPE vocabulary (5.4M with bytes). ``carry_state`` runs truncated BPTT over consecutive chunks;
+# ``rate_weight`` > 0 turns on the one-sided spike-rate penalty above ``rate_target`` (training.lm.RateRegulariser).
+_LM = {
+    "kjv": {"model": dict(size="small"),
+            "train": dict(batch=16, seq_len=512, lr=1e-3, weight_decay=0.1, epochs=20, warmup=500, seed=1111,
+                          carry_state=False, rate_target=0.15, rate_weight=0.0)},
+    "wikitext103": {"model": dict(size="wt103"),
+                    "train": dict(batch=8, seq_len=8192, lr=5e-4, weight_decay=0.1, epochs=50, warmup=1000,
+                                  seed=1111, carry_state=False, rate_target=0.25, rate_weight=0.0)},
 }
 
 
@@ -48,9 +62,11 @@ def _binary(task: str) -> dict:
 CONFIGS = {
     "spikingssm": _SPIKINGSSM,
     "s4d": copy.deepcopy(_SPIKINGSSM),
-    "pssm": {t: _pssm(t) for t in TASKS},
-    "binary_s4d": {t: _binary(t) for t in TASKS},
-    "binary_s4d_gsu": {t: _binary(t) for t in TASKS},
+    "pssm": {t: _pssm(t) for t in TASKS[:3]},
+    "binary_s4d": {t: _binary(t) for t in TASKS[:3]},
+    "binary_s4d_gsu": {t: _binary(t) for t in TASKS[:3]},
+    "spikingssm_lm": _LM,
+    "s4d_lm": copy.deepcopy(_LM),
 }
 
 
@@ -70,7 +86,13 @@ _TRAIN_RULES = {"batch": ("a positive int", lambda v: isinstance(v, int) and not
                        and 0 < v < float("inf")),
                 "weight_decay": ("a finite number >= 0", lambda v: isinstance(v, (int, float))
                                  and not isinstance(v, bool) and 0 <= v < float("inf")),
-                "precision": ("one of 32, tf32, bf16-mixed, 16-mixed", lambda v: str(v) in PRECISIONS)}
+                "precision": ("one of 32, tf32, bf16-mixed, 16-mixed", lambda v: str(v) in PRECISIONS),
+                "seq_len": ("a positive int", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+                "carry_state": ("true or false", lambda v: isinstance(v, bool)),
+                "rate_target": ("a number in [0, 1]", lambda v: isinstance(v, (int, float))
+                                and not isinstance(v, bool) and 0 <= v <= 1),
+                "rate_weight": ("a finite number >= 0", lambda v: isinstance(v, (int, float))
+                                and not isinstance(v, bool) and 0 <= v < float("inf"))}
 
 #: Numeric settings of a run, with Lightning's names: float32; float32 with TF32 matmuls (CUDA); autocast to
 #: bfloat16; autocast to float16 with a GradScaler (CUDA).
@@ -105,7 +127,7 @@ def get_config(model: str, task: str, overrides=()) -> dict:
     if model not in CONFIGS:
         raise ValueError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
     if task not in CONFIGS[model]:
-        raise ValueError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
+        raise ValueError(f"unknown task {task!r} for {model!r}: choose one of {', '.join(CONFIGS[model])}")
     cfg = copy.deepcopy(CONFIGS[model][task])
     cfg["train"].setdefault("precision", "32")
     if not isinstance(overrides, dict):

@@ -21,6 +21,7 @@ from ..layers.sampler import SpikeSampler
 from ..metrics import EnergyMeter, SpikeRateMonitor
 from ..registry import create
 from ._args import writable_folder
+from .lm import LM_TASKS, RateRegulariser, build_lm_task, evaluate_lm, lm_loss
 
 __all__ = ["Task", "build_task", "epoch_batches", "cosine_with_warmup", "train", "evaluate", "load_checkpoint"]
 
@@ -35,15 +36,28 @@ class Task:
         (1, 10, 64)
     """
 
+    kind = "classify"  # or "lm": next-token prediction (training.lm), with a tokenizer and byte counts
+
     def __init__(self, name, datasets, collate, d_input, d_output, lengths=None):
         self.name, self.datasets, self.collate = name, datasets, collate
         self.d_input, self.d_output = d_input, d_output
         self.lengths = lengths or {}  # split -> token counts (ListOps: for length-bucketed batches)
 
 
+def make_model(model_name: str, task: Task, model_cfg: dict):
+    """The registered model ``model_name`` for ``task``: a classifier takes ``d_input``/``d_output``, a language
+    model its vocabulary size."""
+    if task.kind == "lm":
+        return create(model_name, vocab_size=task.d_input, **model_cfg)
+    return create(model_name, d_input=task.d_input, d_output=task.d_output, **model_cfg)
+
+
 def build_task(name: str, *, data_dir=None, cache_dir=None, listops_sizes=(96_000, 2_000, 2_000),
-               listops_lengths=(500, 2000), limit_train: int | None = None, limit_eval: int | None = None) -> Task:
-    """The datasets of ``name``; ``limit_train``/``limit_eval`` keep only the first examples (quick runs).
+               listops_lengths=(500, 2000), limit_train: int | None = None, limit_eval: int | None = None,
+               seq_len: int | None = None, batch: int | None = None, tokenizer: str = "byte",
+               bpe_vocab: int = 8192) -> Task:
+    """The datasets of ``name``; ``limit_train``/``limit_eval`` keep only the first examples (quick runs). Text
+    tasks (``kjv``, ``wikitext103``: :func:`snn_ssm.training.lm.build_lm_task`) also need ``seq_len`` and ``batch``.
 
     Examples::
 
@@ -67,7 +81,10 @@ def build_task(name: str, *, data_dir=None, cache_dir=None, listops_sizes=(96_00
                 ds[split].sources, ds[split].labels = ds[split].sources[:limit], ds[split].labels[:limit]
         lengths = {k: [len(s.split()) for s in d.sources] for k, d in ds.items()}
         return Task(name, ds, ListOps.collate, len(VOCAB), 10, lengths)
-    raise ValueError(f"unknown task {name!r}: choose one of smnist, psmnist, listops")
+    if name in LM_TASKS:
+        return build_lm_task(name, data_dir=data_dir, cache_dir=cache_dir, tokenizer=tokenizer, bpe_vocab=bpe_vocab,
+                             seq_len=seq_len, batch=batch, limit_train=limit_train, limit_eval=limit_eval)
+    raise ValueError(f"unknown task {name!r}: choose one of smnist, psmnist, listops, {', '.join(LM_TASKS)}")
 
 
 def epoch_batches(n: int, batch: int, *, seed: int, epoch: int, shuffle: bool = True, lengths=None, rank: int = 0,
@@ -189,7 +206,7 @@ def _forward(model, batch, device):
 
 @torch.no_grad()
 def evaluate(model, task: Task, split: str, batch: int, device, *, monitor: bool = False,
-             precision: str = "32") -> dict:
+             precision: str = "32", carry: bool = False) -> dict:
     """Accuracy and loss on ``split``; with ``monitor``, spike rates per layer and operations/energy per example.
 
     Examples::
@@ -199,6 +216,8 @@ def evaluate(model, task: Task, split: str, batch: int, device, *, monitor: bool
         >>> sorted(evaluate(model, task, "test", 16, "cpu"))
         ['accuracy', 'examples', 'loss']
     """
+    if task.kind == "lm":  # perplexity and bits per byte (carry: the state runs on across chunks)
+        return evaluate_lm(model, task, split, batch, device, monitor=monitor, precision=precision, carry=carry)
     was_training = model.training
     model.eval()
     ds = task.datasets[split]
@@ -356,7 +375,9 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
     torch.manual_seed(t["seed"])
     random.seed(t["seed"])
     np.random.seed(t["seed"] % 2**32)
-    model = create(model_name, d_input=task.d_input, d_output=task.d_output, **cfg["model"]).to(device)
+    model = make_model(model_name, task, cfg["model"]).to(device)
+    lm = task.kind == "lm"
+    carry = lm and bool(t.get("carry_state", False))  # truncated BPTT: consecutive chunks, in order
     n_train = len(task.datasets["train"])
     steps_per_epoch = len(epoch_batches(n_train, t["batch"], seed=t["seed"], epoch=0,
                                         lengths=task.lengths.get("train"), rank=rank, world=world))
@@ -377,7 +398,8 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
         if main_proc:
             log(f"warmup shortened from {t['warmup']} to {warmup} steps for a run of {total} steps")
     sched = cosine_with_warmup(opt, warmup, total)
-    start_epoch, skip, step, best, history = 0, 0, 0, -1.0, []
+    start_epoch, skip, step, best, history = 0, 0, 0, -math.inf if lm else -1.0, []
+    carried = None  # the language model's state between consecutive chunks (carry_state)
     if ckpt is not None:
         try:
             model.load_state_dict(ckpt["model"])
@@ -390,6 +412,8 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
             scaler.load_state_dict(ckpt["scaler"])
         start_epoch, skip, step, best = ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"], ckpt["best_val"]
         _set_rng_state(model, ckpt["rng"])
+        if carry and skip:
+            carried = _to_device(ckpt.get("lm_state"), device)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     log_path = out / "metrics.jsonl"
@@ -405,10 +429,12 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
     def save(name, epoch, batch_in_epoch, best_val):
         if not main_proc:
             return
+        extra = {"tokenizer": task.tokenizer.state(), "lm_state": _to_device(carried, "cpu")} if lm else {}
         atomic_save({"model_name": model_name, "task": task.name, "config": cfg, "data": data_options,
                      "model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
                      "scheduler": sched.state_dict(), "epoch": epoch, "batch_in_epoch": batch_in_epoch, "step": step,
-                     "best_val": best_val, "rng": _rng_state(model), "scaler": scaler.state_dict()}, out / name)
+                     "best_val": best_val, "rng": _rng_state(model), "scaler": scaler.state_dict(), **extra},
+                    out / name)
 
     def record(entry):
         history.append(entry)
@@ -423,15 +449,23 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
         bar = tqdm(total=total, initial=step, desc=f"{model_name}/{task.name}", unit="step")
     stopped = False
     start = time.time()
+    rate_reg = RateRegulariser(_unwrap(model), t.get("rate_target", 0.0), t.get("rate_weight", 0.0))
     for epoch in range(start_epoch, t["epochs"]):
         batches = epoch_batches(n_train, t["batch"], seed=t["seed"], epoch=epoch, lengths=task.lengths.get("train"),
-                                rank=rank, world=world)
+                                rank=rank, world=world, shuffle=not carry)
         loader = _batches(task.datasets["train"], batches[skip:], task.collate)
         model.train()
+        if not skip:
+            carried = None
         for i, b in enumerate(loader, start=skip):
-            with precision_scope(prec, device):
-                out_, y = _forward(model, b, device)
-            loss = F.cross_entropy(out_.float(), y)
+            with precision_scope(prec, device), (rate_reg if lm else contextlib.nullcontext()):
+                rate_reg.collect()
+                if lm:
+                    loss, carried = lm_loss(model, b, device, carried, carry)
+                    loss = loss + rate_reg.penalty()
+                else:
+                    out_, y = _forward(model, b, device)
+                    loss = F.cross_entropy(out_.float(), y)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)  # float16: skips a step whose gradients overflowed, as the scaler lowers its scale
@@ -442,7 +476,10 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}", best=f"{max(best, 0):.3f}")
             if step % 10 == 0 or i == len(batches) - 1:
-                record({"step": step, "epoch": epoch, "loss": loss.item(), "lr": sched.get_last_lr()[0]})
+                entry = {"step": step, "epoch": epoch, "loss": loss.item(), "lr": sched.get_last_lr()[0]}
+                if lm and rate_reg.rates():
+                    entry["spike_rates"] = rate_reg.rates()
+                record(entry)
             if val_every and step % val_every == 0:
                 best = _validate(model, task, t, device, step, epoch, best, record, save, i + 1)
             if ckpt_every and step % ckpt_every == 0:
@@ -466,12 +503,13 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
     best_ckpt = out / "best.pt"
     if best_ckpt.exists():
         _unwrap(model).load_state_dict(torch.load(best_ckpt, map_location="cpu", weights_only=False)["model"])
-    test = evaluate(_unwrap(model), task, "test", t["batch"], device, monitor=True, precision=prec)
+    test = evaluate(_unwrap(model), task, "test", t["batch"], device, monitor=True, precision=prec, carry=carry)
     report = {"model": model_name, "task": task.name, "steps": step, "train_seconds": round(time.time() - start, 1),
-              "best_val_accuracy": best, "test": test, "config": cfg}
+              "test": test, "config": cfg}
+    report.update({"best_val_loss": -best} if lm else {"best_val_accuracy": best})
     if main_proc:
         (out / "report.json").write_text(json.dumps(report, indent=1))
-        if plots:
+        if plots and not lm:
             from .plots import write_plots
 
             write_plots(out, _unwrap(model), task, device)
@@ -484,16 +522,34 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
 
 
 def _validate(model, task, t, device, step, epoch, best, record, save, batch_in_epoch):
-    val = evaluate(model, task, "val", t["batch"], device, precision=str(t.get("precision", "32")))
-    record({"step": step, "epoch": epoch, "val_accuracy": val["accuracy"], "val_loss": val["loss"]})
-    if val["accuracy"] > best:
-        best = val["accuracy"]
+    """Validate; keep ``best.pt`` at the best score (accuracy, or −loss for a language model)."""
+    val = evaluate(model, task, "val", t["batch"], device, precision=str(t.get("precision", "32")),
+                   carry=task.kind == "lm" and bool(t.get("carry_state", False)))
+    if task.kind == "lm":
+        record({"step": step, "epoch": epoch, "val_loss": val["loss"], "val_perplexity": val["perplexity"],
+                "val_bits_per_byte": val["bits_per_byte"]})
+        score = -val["loss"]
+    else:
+        record({"step": step, "epoch": epoch, "val_accuracy": val["accuracy"], "val_loss": val["loss"]})
+        score = val["accuracy"]
+    if score > best:
+        best = score
         save("best.pt", epoch if batch_in_epoch is not None else epoch + 1, batch_in_epoch or 0, best)
     return best
 
 
+def _to_device(state, device):
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    return type(state)(_to_device(s, device) for s in state)
+
+
 def format_report(report: dict) -> str:
     test = report["test"]
+    if "perplexity" in test:
+        return _format_lm_report(report)
     lines = [f"{report['model']} on {report['task']}: test accuracy {100 * test['accuracy']:.2f}% "
              f"({test['examples']} examples), best validation {100 * max(report.get('best_val_accuracy', 0), 0):.2f}%"]
     for name, r in test.get("spike_rates", {}).items():
@@ -504,4 +560,20 @@ def format_report(report: dict) -> str:
         lines.append(f"  energy per example: full accounting {e['full']:.4g} uJ; SpikingSSM paper's accounting "
                      f"(feature mix on spikes only) {e['paper (feature mix on spikes)']:.4g} uJ vs "
                      f"{e['paper, same layers as an ANN']:.4g} uJ for the same layers as MACs")
+    return "\n".join(lines)
+
+
+def _format_lm_report(report: dict) -> str:
+    test = report["test"]
+    lines = [f"{report['model']} on {report['task']}: test perplexity {test['perplexity']:.2f}, "
+             f"{test['bits_per_byte']:.3f} bits per byte ({test['tokens']} tokens)"
+             + (f", best validation loss {report['best_val_loss']:.4f}" if "best_val_loss" in report else "")]
+    for name, r in test.get("spike_rates", {}).items():
+        lines.append(f"  spike rate {name}: {r:.4f} (sparsity {100 * (1 - r):.1f}%)")
+    if "ops_per_token" in test:
+        ops, e = test["ops_per_token"], test["energy_uJ_per_token"]
+        lines.append(f"  per token: {ops['MACs']:.3g} MACs, {ops['ACs']:.3g} ACs (synaptic operations)")
+        lines.append(f"  energy per token: full accounting {e['full']:.4g} uJ; SpikingSSM paper's accounting "
+                     f"{e['paper (feature mix on spikes)']:.4g} uJ vs {e['paper, same layers as an ANN']:.4g} uJ for "
+                     f"the same layers as MACs")
     return "\n".join(lines)
