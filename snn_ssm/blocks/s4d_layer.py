@@ -126,8 +126,9 @@ class SpikingS4D(_GLULayer):
         self.soma = LIFSoma(d_model, shared=shared_threshold, device=device, dtype=dtype, **soma_options)
 
     def activation(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.dendrite(x.unsqueeze(-1), skip=False).squeeze(-1)  # (T B H), K * x
-        return self.soma(y, x, self.dendrite.D)  # + D·x, scaled by 1/v_th and fired in one kernel pass
+        # S4D(x) + D·x fired by the soma: one fused recurrence where it is faster (ops/ssm_lif), else the FFT
+        # convolution with D·x, 1/v_th and the LIF fused in the soma's kernel
+        return self.soma(x, dendrite=self.dendrite)
 
     def activation_run(self, x, state):
         """State ``(h [B, H, 1, N/2] complex, v [B, H])`` (dendrite and membrane)."""

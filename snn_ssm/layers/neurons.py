@@ -9,6 +9,7 @@ import torch
 from .. import _checks
 from ..registry import register
 from ..functional import s4d
+from ..ops.ssm_lif import fused_backend, scan as fused_scan
 from .dendrite import S4DDendrite, S4DOptions
 from .soma import LIFSoma
 
@@ -199,9 +200,17 @@ class SSMDendriteLIF(LIF):
         xc = self._prepare(x, single_step=False)
         state = self._check_state(state, xc.shape[1:])
         T, B, C = xc.shape[:3]
-        x4 = xc.reshape(T, B, C, math.prod(xc.shape[3:]))  # explicit M: an empty batch has no -1 to infer
+        M = math.prod(xc.shape[3:])
+        x4 = xc.reshape(T, B, C, M)  # explicit M: an empty batch has no -1 to infer
         h0 = materialize(state.h)
         p = self.dendrite.discrete(C)
+        fused = None if self._sdn is not None else fused_backend(
+            xc.device.type, xc.dtype, self.options, self.backend, B * M, self.dendrite.d_state // 2, T)
+        if fused is not None:  # dendrite and soma in one pass (ops/ssm_lif)
+            v_th = self.v_th if not self.shared else self.v_th.reshape(())
+            s, h, v = fused_scan(xc, p.dA, p.dB, p.C[0], p.D, self.beta, v_th, h0, state.v, self.options,
+                                   backend=fused)
+            return s.to(x.dtype).reshape(x.shape), NeuronState(v, h)
         y = self.dendrite.convolve(x4, h0, p, skip=False).reshape(xc.shape)  # D·x is fused into the soma
         s, v = self.run(y, state.v, xc, p.D)
         return s.to(x.dtype).reshape(x.shape), NeuronState(v, PendingDendrite(x4, h0, p.log_dA, p.dB))

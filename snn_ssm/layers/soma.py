@@ -13,6 +13,7 @@ from ..functional import lif
 from ..functional.lif import SomaOptions
 from ..functional.surrogate import Surrogate
 from ..ops.lif_scan import scan
+from ..ops.ssm_lif import fused_backend, scan as fused_scan
 from ..ops.dispatch import check_backend
 from ._channels import ChannelModule
 from .emitter import SpikeEmitter
@@ -194,18 +195,42 @@ class LIFSoma(SpikeEmitter, ChannelModule):
 
     def forward(self, y: torch.Tensor, skip_input: torch.Tensor | None = None,
                 skip_weight: torch.Tensor | None = None, *, v0: torch.Tensor | None = None,
-                return_state: bool = False):
+                return_state: bool = False, dendrite=None):
         """Spikes for a whole sequence ``y`` ``[T, B, C, *]`` from rest, or from the membrane ``v0`` ``[B, C, *]``
         (stateless; see ``LIF`` for a neuron that keeps its state); ``skip_input``/``skip_weight`` add a fused
-        D-skip as in :meth:`run`. With ``return_state``: ``(spikes, v_T)``."""
+        D-skip as in :meth:`run`. With ``return_state``: ``(spikes, v_T)``.
+
+        With ``dendrite`` (an :class:`~snn_ssm.layers.S4DDendrite`), ``y`` is the dendrite's input and the soma
+        fires on ``S4D(y) + D·y``: computed as one fused recurrence (:mod:`snn_ssm.ops.ssm_lif`) where that is
+        faster, else as the FFT convolution feeding the soma's kernel."""
         _checks.check_tensor(y, "y", min_ndim=3, layout="[T, B, C, ...]", device_of=self._anchor)
         if skip_input is not None:
             _checks.check_finite(skip_input, "skip_input")
         if v0 is not None and v0.shape != y.shape[1:]:
             raise ValueError(f"v0 must have the shape of one step of y, {tuple(y.shape[1:])}, got {tuple(v0.shape)}")
         self.ensure_channels(y.shape[2], "y")
-        s, v = self.run(y, v0, skip_input, skip_weight)
+        if dendrite is not None:
+            if skip_input is not None:
+                raise ValueError("with dendrite=, the D-skip is the dendrite's own: give no skip_input")
+            s, v = self._run_with_dendrite(y, v0, dendrite)
+        else:
+            s, v = self.run(y, v0, skip_input, skip_weight)
         return (s, v) if return_state else s
+
+    def _run_with_dendrite(self, x: torch.Tensor, v0, dendrite):
+        T, B, C = x.shape[:3]
+        M = math.prod(x.shape[3:])
+        dendrite.ensure_channels(C)
+        p = dendrite.discrete(C)
+        fused = None if self._sdn is not None else fused_backend(
+            x.device.type, x.dtype, self.options, self.backend, B * M, dendrite.d_state // 2, T)
+        if fused is not None:
+            v_th = self.v_th if not self.shared else self.v_th.reshape(())
+            s, _, v = fused_scan(x, p.dA, p.dB, p.C[0], p.D, self.beta, v_th, None, v0, self.options, backend=fused)
+            return s, v
+        x4 = x.reshape(T, B, C, M)
+        y = dendrite.convolve(x4, None, p, skip=False).reshape(x.shape)  # K * x; D·x is fused into the soma
+        return self.run(y, v0, x, p.D)
 
     def run_step(self, y: torch.Tensor, v: torch.Tensor | None):
         """One step ``y`` ``[B, C, *]`` → ``(spikes, v_next)``."""

@@ -41,6 +41,7 @@ from torch import nn
 from ..layers.dendrite import S4DDendrite
 from ..layers.neurons import SSMDendriteLIF
 from ..layers.s4 import S4DPLR
+from ..layers.soma import LIFSoma
 
 __all__ = ["EnergyMeter", "E_MAC_PJ", "E_AC_PJ", "is_spikes"]
 
@@ -128,6 +129,13 @@ class EnergyMeter:
             self.spike_input.setdefault(name, False)
         return hook
 
+    def _soma_dendrite(self, names):
+        def hook(module, args, kwargs, output):
+            d = kwargs.get("dendrite")
+            if d is not None:
+                self._ssm(names.get(id(d), "dendrite"), False, d)(d, args, output)
+        return hook
+
     def _gsu(self, name):
         from ..functional.quant import ternary_weight
 
@@ -143,6 +151,7 @@ class EnergyMeter:
     def __enter__(self):
         from ..blocks.gsu import GatedSpikingUnit
 
+        names = {id(m): name for name, m in self.model.named_modules()}
         for name, m in self.model.named_modules():
             if isinstance(m, GatedSpikingUnit):  # before its children: its identity path is counted here
                 self._handles.append(m.register_forward_hook(self._gsu(name)))
@@ -156,6 +165,8 @@ class EnergyMeter:
                 self._handles.append(m.register_forward_hook(self._ssm(name, isinstance(m, S4DPLR))))
             elif isinstance(m, SSMDendriteLIF):  # runs its dendrite without calling it as a module
                 self._handles.append(m.register_forward_hook(self._ssm(name + ".dendrite", False, m.dendrite)))
+            elif isinstance(m, LIFSoma):  # soma(x, dendrite=d) runs d itself (fused or not): counted here
+                self._handles.append(m.register_forward_hook(self._soma_dendrite(names), with_kwargs=True))
         return self
 
     def __exit__(self, *exc):

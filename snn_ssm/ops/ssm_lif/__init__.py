@@ -1,0 +1,309 @@
+"""The SSM-dendrite LIF neuron as one fused recurrence: the S4D modes and the soma stepped together, forward and
+backward, with the references :func:`ssm_lif_ref` (today's path: the FFT convolution, then the LIF scan) and
+:func:`ssm_lif_recurrence` (the plain recurrence, step by step), all with one signature.
+
+Per neuron (channel c) and complex mode n::
+
+    h_t = Ā h_{t-1} + B̄ x_t        y_t = 2 Re Σ_n C_n h_{t,n} + D x_t
+    u'_t = β v_{t-1} + y_t / v_th    s_t = [u'_t ≥ 1]    v_t = reset(u'_t, s_t)
+
+:func:`ssm_lif` takes the discretised parameters (``S4DDendrite.discrete``: complex ``dA``, ``dB``, ``C`` ``[C, N/2]``,
+``D`` ``[C]``), the soma's β and v_th, optional initial states (``h0`` ``[B, C, M, N/2]`` complex, ``v0`` ``[B, C, *]``)
+and the soma options, and returns ``(spikes [T, B, C, *], h_T, v_T)`` with gradients for x, every parameter and the
+initial states. Only the spikes and a checkpoint of (h, v) every 64 steps are stored; the backward recomputes each
+chunk from its checkpoint (see this folder's README.md for the adjoint). Backend: numba (CPU, float32/float64,
+the kernels' surrogates); everything else runs the reference.
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Tuple
+
+import torch
+
+from ...functional import s4d
+from ...functional.lif import SomaOptions, seq
+from ..dispatch import available, choose, requested_backend
+from ..lif_scan import KernelOptions, _reference as _lif_reference
+
+__all__ = ["ssm_lif", "ssm_lif_ref", "ssm_lif_recurrence", "scan", "fused_backend"]
+
+
+def _impl(name: str):
+    from . import numba as impl
+    return impl
+
+
+def _support(device_type: str, dtype: torch.dtype, kopts: KernelOptions | None) -> dict:
+    if device_type != "cpu":
+        numba = f"device {device_type} (numba runs on cpu)"
+    elif dtype not in (torch.float32, torch.float64):
+        numba = f"dtype {dtype} (it takes torch.float32, torch.float64)"
+    elif kopts is None:
+        numba = "its surrogate has no kernel (kernels implement triangle, atan and sigmoid)"
+    else:
+        numba = None
+    return {"numba": numba}
+
+
+@torch.compiler.assume_constant_result
+def _plan(device_type: str, dtype: torch.dtype, opts: SomaOptions, backend: str | None):
+    kopts = KernelOptions.of(opts)
+    return choose("ssm_lif", device_type, _support(device_type, dtype, kopts), backend), kopts
+
+
+# CPU cost model of the two paths per channel and step, fitted to bench_block-style measurements on two cores
+# (see README.md): FFT + lif_scan ≈ A·(B·M)·log2(2T) + K·(N/2) (the kernel is built once per call), fused ≈
+# F·(B·M)·(N/2) (every neuron steps its modes).
+_CPU_FFT_PER_NEURON, _CPU_KERNEL_PER_MODE, _CPU_FUSED_PER_MODE = 7.0e-6, 4.3e-5, 3.0e-6
+
+
+@torch.compiler.assume_constant_result
+def fused_backend(device_type: str, dtype: torch.dtype, opts: SomaOptions, backend: str | None, neurons: int,
+                  modes: int, steps: int) -> str | None:
+    """The backend a neuron or layer runs the fused kernel with, or ``None`` to keep its FFT + ``lif_scan`` path:
+    an explicit ``"numba"`` (or ``use_backend("numba")``) when the kernel supports the call; ``"auto"`` on the CPU
+    when numba is installed and the cost model says the fused pass is faster (``neurons`` = batch × positions per
+    channel, ``modes`` = N/2, ``steps`` = T). Never raises: a backend the fused op lacks (CuPy, Triton) keeps the
+    other path, where it runs the soma."""
+    requested = requested_backend(backend)
+    if requested not in ("auto", "numba") or device_type != "cpu" or not available("numba"):
+        return None
+    if _support(device_type, dtype, KernelOptions.of(opts))["numba"] is not None:
+        return None
+    if requested == "numba":
+        return "numba"
+    fft = _CPU_FFT_PER_NEURON * neurons * math.log2(2 * steps) + _CPU_KERNEL_PER_MODE * modes
+    return "numba" if _CPU_FUSED_PER_MODE * neurons * modes < fft else None
+
+
+# -- the kernel as a custom op ----------------------------------------------------------------------------------
+
+@torch.library.custom_op("snn_ssm::ssm_lif", mutates_args=())
+def _op(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, Cc: torch.Tensor, D: torch.Tensor, beta: torch.Tensor,
+        k: torch.Tensor, v0: torch.Tensor, h0: torch.Tensor, channels: int, M: int, backend: str, v_reset: float,
+        reset: int, detach_reset: bool, local: bool, surrogate: int,
+        alpha: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    opts = KernelOptions(v_reset, reset, detach_reset, local, surrogate, alpha)
+    return _impl(backend).launch_forward(*(t.contiguous() for t in (x, dA, dB, Cc, D, beta, k, v0, h0)), opts,
+                                         channels, M)
+
+
+@_op.register_fake
+def _(x, dA, dB, Cc, D, beta, k, v0, h0, channels, M, backend, *opts):
+    rows = (x.shape[0] + _impl(backend).CHUNK - 1) // _impl(backend).CHUNK + 1
+    return torch.empty_like(x), x.new_empty((rows, x.shape[1])), dA.new_empty((rows, dA.shape[1], x.shape[1]))
+
+
+@torch.library.custom_op("snn_ssm::ssm_lif_backward", mutates_args=())
+def _backward_op(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, Cc: torch.Tensor, D: torch.Tensor,
+                 beta: torch.Tensor, k: torch.Tensor, ck_v: torch.Tensor, ck_h: torch.Tensor, g_s: torch.Tensor,
+                 g_vT: torch.Tensor, g_hT: torch.Tensor, channels: int, M: int, backend: str, v_reset: float,
+                 reset: int, detach_reset: bool, local: bool, surrogate: int, alpha: float) -> List[torch.Tensor]:
+    opts = KernelOptions(v_reset, reset, detach_reset, local, surrogate, alpha)
+    args = (t.contiguous() for t in (x, dA, dB, Cc, D, beta, k, ck_v, ck_h, g_s, g_vT, g_hT))
+    return list(_impl(backend).launch_backward(*args, opts, channels, M))
+
+
+@_backward_op.register_fake
+def _(x, dA, dB, Cc, D, beta, k, ck_v, ck_h, g_s, g_vT, g_hT, *rest):
+    N, modes = x.shape[1], dA.shape[1]
+    per_mode = [dA.new_empty((modes, N)) for _ in range(3)]
+    return [torch.empty_like(x), *per_mode, *(x.new_empty(N) for _ in range(4)), dA.new_empty((modes, N))]
+
+
+def _setup(ctx, inputs, output):
+    x, dA, dB, Cc, D, beta, k, v0, h0, channels, M, backend, *opts = inputs
+    _, ck_v, ck_h = output
+    ctx.save_for_backward(x, dA, dB, Cc, D, beta, k, ck_v, ck_h)
+    ctx.channels, ctx.M, ctx.backend, ctx.opts = channels, M, backend, opts
+
+
+def _per_channel(g: torch.Tensor, channels: int, M: int) -> torch.Tensor:
+    """Per-neuron gradients ``[N/2, N]`` (neuron n of channel (n // M) % C) summed into ``[C, N/2]``."""
+    return g.reshape(g.shape[0], -1, channels, M).sum((1, 3)).t()
+
+
+def _backward(ctx, g_s, g_ckv, g_ckh):
+    x, dA, dB, Cc, D, beta, k, ck_v, ck_h = ctx.saved_tensors
+    g_x, g_dA, g_dB, g_C, g_D, g_beta, g_k, g_v0, g_h0 = _backward_op(
+        x, dA, dB, Cc, D, beta, k, ck_v, ck_h, g_s, g_ckv[-1], g_ckh[-1], ctx.channels, ctx.M, ctx.backend,
+        *ctx.opts)
+    C, M = ctx.channels, ctx.M
+    return (g_x, _per_channel(g_dA, C, M), _per_channel(g_dB, C, M), _per_channel(g_C, C, M), g_D, g_beta, g_k,
+            g_v0, g_h0.t(), None, None, None, None, None, None, None, None, None)
+
+
+_op.register_autograd(_backward, setup_context=_setup)
+
+
+# -- entry points -----------------------------------------------------------------------------------------------
+
+def _per_neuron(p, dtype, like: torch.Tensor, step_shape) -> torch.Tensor:
+    if isinstance(p, torch.Tensor):
+        return p.to(dtype).expand(step_shape).reshape(-1)
+    return torch.full((step_shape.numel(),), p, dtype=dtype, device=like.device)
+
+
+def _channel_view(p: torch.Tensor, ndim: int) -> torch.Tensor:
+    """A per-channel ``[C]`` tensor (or scalar) broadcastable to one step ``[B, C, *]`` of rank ``ndim``."""
+    return p if p.ndim == 0 else p.reshape(p.shape + (1,) * (ndim - 2))
+
+
+def _launch(x, dA, dB, Cc, D, beta, v_th, h0, v0, name: str, kopts: KernelOptions):
+    T, B, channels = x.shape[:3]
+    M = math.prod(x.shape[3:])
+    step_shape = x.shape[1:]
+    modes = dA.shape[1]
+    complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+    beta_n = _per_neuron(_channel_view(beta, len(step_shape)) if isinstance(beta, torch.Tensor) else beta, x.dtype, x,
+                         step_shape)
+    inv = 1.0 / v_th.to(x.dtype) if isinstance(v_th, torch.Tensor) else 1.0 / v_th
+    k_n = _per_neuron(_channel_view(inv, len(step_shape)) if isinstance(inv, torch.Tensor) else inv, x.dtype, x,
+                      step_shape)
+    D_n = _per_neuron(_channel_view(D, len(step_shape)), x.dtype, x, step_shape)
+    v0_n = (torch.zeros(step_shape, dtype=x.dtype, device=x.device) if v0 is None
+            else v0.to(x.dtype).expand(step_shape)).reshape(-1)
+    h0_n = (torch.zeros((B * channels * M, modes), dtype=complex_dtype, device=x.device) if h0 is None
+            else h0.to(complex_dtype).reshape(B * channels * M, modes))
+    s, ck_v, ck_h = _op(x.reshape(T, -1), dA.to(complex_dtype), dB.to(complex_dtype), Cc.to(complex_dtype), D_n,
+                        beta_n, k_n, v0_n, h0_n, channels, M, name, *kopts)
+    return s.reshape(x.shape), ck_h[-1].t().reshape(B, channels, M, modes), ck_v[-1].reshape(step_shape)
+
+
+def _states_of(x, h0, v0):
+    T, B, channels = x.shape[:3]
+    M = math.prod(x.shape[3:])
+    return x.reshape(T, B, channels, M), M
+
+
+def _fft_path(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions):
+    """Today's path: the S4D as an FFT convolution (plus the free response of ``h0``) with the D-skip fused into
+    the LIF scan (the reference of :func:`~snn_ssm.ops.lif_scan.lif_scan`); ``h_T`` from the closed form."""
+    x4, _ = _states_of(x, h0, v0)
+    log_dA = torch.log(dA)
+    y = s4d.fft_conv(x4, s4d.vandermonde_kernel(log_dA, dB, C, x.shape[0]))
+    if h0 is not None:
+        y = y + s4d.state_response(h0, log_dA, C, x.shape[0])
+    y = y.reshape(x.shape).to(x.dtype)
+    d = _channel_view(D, x.ndim - 1)
+    b = _channel_view(beta, x.ndim - 1) if isinstance(beta, torch.Tensor) else beta
+    vt = _channel_view(v_th, x.ndim - 1) if isinstance(v_th, torch.Tensor) else v_th
+    s, v = _lif_reference(y, v0, b, vt, opts, skip_input=x, skip_weight=d)
+    return s, s4d.final_state(x4, h0, log_dA, dB), v
+
+
+def _recurrence(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions):
+    """The plain recurrence, one step at a time (run it in float64 for the exact reference)."""
+    x4, _ = _states_of(x, h0, v0)
+    y, h = s4d.scan(x4, h0, dA, dB, C, D)
+    b = _channel_view(beta, x.ndim - 1) if isinstance(beta, torch.Tensor) else beta
+    vt = _channel_view(v_th, x.ndim - 1) if isinstance(v_th, torch.Tensor) else v_th
+    s, v = seq(y.reshape(x.shape), v0, b, vt, opts)
+    return s, h, v
+
+
+def scan(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions, backend: str | None = None):
+    """:func:`ssm_lif` for a caller that has checked its arguments (the neurons)."""
+    name, kopts = _plan(x.device.type, x.dtype, opts, backend)
+    if name == "torch":
+        return _fft_path(x, dA, dB, C, D, beta, v_th, h0, v0, opts)
+    return _launch(x, dA, dB, C, D, beta, v_th, h0, v0, name, kopts)
+
+
+def ssm_lif(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor, D: torch.Tensor, beta, v_th=1.0, *,
+            h0: torch.Tensor | None = None, v0: torch.Tensor | None = None, v_reset: float = SomaOptions.v_reset,
+            reset: str = SomaOptions.reset, detach_reset: bool = SomaOptions.detach_reset,
+            grad_mode: str = SomaOptions.grad_mode, surrogate=SomaOptions.surrogate,
+            alpha: float | None = SomaOptions.alpha, backend: str | None = None):
+    """The SSM-dendrite LIF over a sequence ``x`` ``[T, B, C, *]``: ``(spikes, h_T, v_T)``.
+
+    Args:
+        x: input ``[T, B, C, *]`` (float32/float64 for the kernel).
+        dA, dB, C: complex ``[C, N/2]`` (``S4DDendrite.discrete``); D: ``[C]``.
+        beta, v_th: the soma's leak and threshold, numbers or per-channel ``[C]`` tensors.
+        h0: complex ``[B, C, M, N/2]`` (``M`` = the positions ``*`` flattened); v0: ``[B, C, *]``. Default: rest.
+        v_reset, reset, detach_reset, grad_mode, surrogate, alpha: the soma options
+            (:class:`~snn_ssm.functional.lif.SomaOptions`).
+        backend: ``"auto"``, ``"torch"`` (the reference) or ``"numba"``; ``None`` follows
+            :func:`snn_ssm.ops.use_backend`.
+
+    Examples::
+
+        >>> dend = snn_ssm.S4DDendrite(8, d_state=16)
+        >>> p = dend.discrete(8)
+        >>> s, h, v = ssm_lif(torch.randn(500, 4, 8), p.dA, p.dB, p.C[0], p.D, beta=0.5)
+        >>> s.shape, h.shape, v.shape
+        (torch.Size([500, 4, 8]), torch.Size([4, 8, 1, 8]), torch.Size([4, 8]))
+    """
+    opts = SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha)
+    _check(x, dA, dB, C, D, h0, v0)
+    return scan(x, dA, dB, C, D, beta, v_th, h0, v0, opts, backend)
+
+
+def ssm_lif_ref(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor, D: torch.Tensor, beta,
+                v_th=1.0, *, h0: torch.Tensor | None = None, v0: torch.Tensor | None = None,
+                v_reset: float = SomaOptions.v_reset, reset: str = SomaOptions.reset,
+                detach_reset: bool = SomaOptions.detach_reset, grad_mode: str = SomaOptions.grad_mode,
+                surrogate=SomaOptions.surrogate, alpha: float | None = SomaOptions.alpha):
+    """The reference of :func:`ssm_lif` (same arguments): today's path, the S4D as an FFT convolution and the
+    soma as the LIF scan's reference, with autograd through both.
+
+    Examples::
+
+        >>> p = snn_ssm.S4DDendrite(4, d_state=8).discrete(4)
+        >>> s, h, v = ssm_lif_ref(torch.randn(100, 2, 4), p.dA, p.dB, p.C[0], p.D, beta=0.5)
+        >>> s.shape, h.shape
+        (torch.Size([100, 2, 4]), torch.Size([2, 4, 1, 4]))
+    """
+    opts = SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha)
+    _check(x, dA, dB, C, D, h0, v0)
+    return _fft_path(x, dA, dB, C, D, beta, v_th, h0, v0, opts)
+
+
+def ssm_lif_recurrence(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor, D: torch.Tensor, beta,
+                       v_th=1.0, *, h0: torch.Tensor | None = None, v0: torch.Tensor | None = None,
+                       v_reset: float = SomaOptions.v_reset, reset: str = SomaOptions.reset,
+                       detach_reset: bool = SomaOptions.detach_reset, grad_mode: str = SomaOptions.grad_mode,
+                       surrogate=SomaOptions.surrogate, alpha: float | None = SomaOptions.alpha):
+    """The step-by-step reference of :func:`ssm_lif` (same arguments): the S4D recurrence and the LIF, one step at
+    a time with autograd (in float64, the exact reference the kernels are held to).
+
+    Examples::
+
+        >>> p = snn_ssm.S4DDendrite(4, d_state=8, dtype=torch.float64).discrete(4)
+        >>> x = torch.randn(50, 2, 4, dtype=torch.float64)
+        >>> a, b = ssm_lif_recurrence(x, p.dA, p.dB, p.C[0], p.D, 0.5), ssm_lif(x, p.dA, p.dB, p.C[0], p.D, 0.5)
+        >>> torch.equal(a[0], b[0]) and all(torch.allclose(u, w, atol=1e-12) for u, w in zip(a[1:], b[1:]))
+        True
+    """
+    opts = SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha)
+    _check(x, dA, dB, C, D, h0, v0)
+    return _recurrence(x, dA, dB, C, D, beta, v_th, h0, v0, opts)
+
+
+def _check(x, dA, dB, C, D, h0, v0) -> None:
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 3 or x.shape[0] == 0:
+        raise ValueError(f"x must be a floating-point tensor [T, B, C, *] with T >= 1, got "
+                         f"{getattr(x, 'dtype', type(x).__name__)} of shape {tuple(getattr(x, 'shape', ()))}")
+    channels = x.shape[2]
+    for name, p in (("dA", dA), ("dB", dB), ("C", C)):
+        if not isinstance(p, torch.Tensor) or not p.is_complex() or p.ndim != 2 or p.shape[0] != channels:
+            raise ValueError(f"{name} must be a complex tensor [C={channels}, N/2], got "
+                             f"{getattr(p, 'dtype', type(p).__name__)} of shape {tuple(getattr(p, 'shape', ()))}")
+    if dB.shape != dA.shape or C.shape != dA.shape:
+        raise ValueError(f"dA, dB and C must have one shape [C, N/2], got {tuple(dA.shape)}, {tuple(dB.shape)}, "
+                         f"{tuple(C.shape)}")
+    if not isinstance(D, torch.Tensor) or D.shape != (channels,):
+        raise ValueError(f"D must be a tensor [C={channels}], got shape {tuple(getattr(D, 'shape', ()))}")
+    M = math.prod(x.shape[3:])
+    if h0 is not None and (not h0.is_complex() or tuple(h0.shape) != (x.shape[1], channels, M, dA.shape[1])):
+        raise ValueError(f"h0 must be complex [B, C, M, N/2] = {(x.shape[1], channels, M, dA.shape[1])}, got "
+                         f"{h0.dtype} of shape {tuple(h0.shape)}")
+    if v0 is not None and v0.shape != x.shape[1:]:
+        raise ValueError(f"v0 must have the shape of one step of x, {tuple(x.shape[1:])}, got {tuple(v0.shape)}")
+    for name, t in (("dA", dA), ("dB", dB), ("C", C), ("D", D), ("h0", h0), ("v0", v0)):
+        if t is not None and t.device != x.device:
+            raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
+    if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
+        raise ValueError("x contains NaN or Inf; spiking neurons reject non-finite input")

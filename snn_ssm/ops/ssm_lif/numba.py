@@ -1,0 +1,268 @@
+"""numba CPU kernels for the fused SSM-dendrite LIF: blocks of neurons in parallel (``prange``), time sequential,
+the innermost loop over the neurons of a block (contiguous in memory, so it vectorises); see ``README.md``.
+
+Layout: ``x`` ``[T, N]`` C-contiguous, neuron ``n`` of channel ``(n // M) % C``; per-channel complex parameters are
+gathered per block into real ``[N/2, BLOCK]`` arrays; the complex state is held as real and imaginary parts
+``[N/2, N]``. The forward writes spikes and, every ``CHUNK`` steps, the membrane and the state; the backward
+recomputes each chunk from its checkpoint with the forward's operations (bit-identical) and walks it in reverse.
+Complex products are written out in real arithmetic, ``(a_r h_r − a_i h_i) + b_r x`` and
+``(a_r h_i + a_i h_r) + b_i x``, without fused multiply-adds (numba does not contract without fastmath): the
+forward and the backward's recomputation round identically. One kernel is compiled per configuration at its first
+use.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numba
+import numpy as np
+
+CHUNK = 128  # the state is checkpointed every CHUNK steps: 8·(N/2)/CHUNK bytes per neuron-step in fp32 (2 at N = 64)
+BLOCK = 64  # neurons per parallel task
+
+
+@numba.njit(inline="always")
+def _gather(src, channels, M, lo, hi):
+    """``out[j, w] = src[channel of neuron lo + w, j]``: a per-channel ``[C, N/2]`` parameter per neuron."""
+    out = np.empty((src.shape[1], hi - lo), dtype=src.dtype)
+    for w in range(hi - lo):
+        c = ((lo + w) // M) % channels
+        for j in range(src.shape[1]):
+            out[j, w] = src[c, j]
+    return out
+
+
+@numba.njit(inline="always")
+def _advance(ar, ai, br, bi, cr, ci, hr, hi_, xt, acc, width, zero):
+    """The modes of a block one step on: ``h ← Ā h + B̄ x`` in place; ``acc = Re Σ C h`` per neuron."""
+    for w in range(width):
+        acc[w] = zero
+    for j in range(hr.shape[0]):
+        for w in range(width):
+            r = ar[j, w] * hr[j, w] - ai[j, w] * hi_[j, w] + br[j, w] * xt[w]
+            i = ar[j, w] * hi_[j, w] + ai[j, w] * hr[j, w] + bi[j, w] * xt[w]
+            hr[j, w] = r
+            hi_[j, w] = i
+            acc[w] += cr[j, w] * r - ci[j, w] * i
+
+
+@functools.lru_cache(maxsize=None)
+def _forward_kernel(reset: int):
+    @numba.njit(parallel=True)
+    def forward(x, A_r, A_i, B_r, B_i, C_r, C_i, D, beta, k, v0, h0_r, h0_i, v_reset, channels, M, spikes, ck_v,
+                ck_hr, ck_hi):
+        T, N = x.shape
+        one, zero = x.dtype.type(1), x.dtype.type(0)
+        for blk in numba.prange((N + BLOCK - 1) // BLOCK):
+            lo = blk * BLOCK
+            hi = min(lo + BLOCK, N)
+            width = hi - lo
+            ar = _gather(A_r, channels, M, lo, hi)
+            ai = _gather(A_i, channels, M, lo, hi)
+            br = _gather(B_r, channels, M, lo, hi)
+            bi = _gather(B_i, channels, M, lo, hi)
+            cr = _gather(C_r, channels, M, lo, hi)
+            ci = _gather(C_i, channels, M, lo, hi)
+            hr, hi_ = h0_r[:, lo:hi].copy(), h0_i[:, lo:hi].copy()
+            v = v0[lo:hi].copy()
+            d, bb, kk = D[lo:hi], beta[lo:hi], k[lo:hi]
+            acc = np.empty(width, dtype=x.dtype)
+            for t in range(T):
+                if t % CHUNK == 0:
+                    ck_v[t // CHUNK, lo:hi] = v
+                    ck_hr[t // CHUNK, :, lo:hi] = hr
+                    ck_hi[t // CHUNK, :, lo:hi] = hi_
+                xt, st = x[t, lo:hi], spikes[t, lo:hi]
+                _advance(ar, ai, br, bi, cr, ci, hr, hi_, xt, acc, width, zero)
+                for w in range(width):
+                    y = (acc[w] + acc[w]) + d[w] * xt[w]
+                    u = bb[w] * v[w] + y * kk[w]
+                    s = one if u - one >= zero else zero
+                    st[w] = s
+                    if reset == 0:
+                        u = u - s * (u - v_reset)
+                    elif reset == 1:
+                        u = u - s
+                    v[w] = u
+            last = (T + CHUNK - 1) // CHUNK
+            ck_v[last, lo:hi] = v
+            ck_hr[last, :, lo:hi] = hr
+            ck_hi[last, :, lo:hi] = hi_
+
+    return forward
+
+
+@functools.lru_cache(maxsize=None)
+def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
+    half_pi = math.pi / 2
+
+    @numba.njit(inline="always")
+    def surrogate(x, alpha):
+        if sg_code == 0:
+            g = alpha - alpha * alpha * abs(x)
+            return g if g > 0 else x * 0
+        if sg_code == 1:
+            z = half_pi * alpha * x
+            return (alpha / 2) / (1 + z * z)
+        sg = 1 / (1 + math.exp(-alpha * x))
+        return alpha * sg * (1 - sg)
+
+    @numba.njit(parallel=True)
+    def backward(x, A_r, A_i, B_r, B_i, C_r, C_i, D, beta, k, v_reset, alpha, channels, M, ck_v, ck_hr, ck_hi,
+                 g_s, g_vT, g_hTr, g_hTi, g_x, gA_r, gA_i, gB_r, gB_i, gC_r, gC_i, g_D, g_beta, g_k, g_v0, g_h0r,
+                 g_h0i):
+        T, N = x.shape
+        modes = A_r.shape[1]
+        n_chunks = (T + CHUNK - 1) // CHUNK
+        one, zero = x.dtype.type(1), x.dtype.type(0)
+        for blk in numba.prange((N + BLOCK - 1) // BLOCK):
+            lo = blk * BLOCK
+            hi = min(lo + BLOCK, N)
+            width = hi - lo
+            ar = _gather(A_r, channels, M, lo, hi)
+            ai = _gather(A_i, channels, M, lo, hi)
+            br = _gather(B_r, channels, M, lo, hi)
+            bi = _gather(B_i, channels, M, lo, hi)
+            cr = _gather(C_r, channels, M, lo, hi)
+            ci = _gather(C_i, channels, M, lo, hi)
+            d, bb, kk = D[lo:hi], beta[lo:hi], k[lo:hi]
+            gv = g_vT[lo:hi].copy()
+            lr, li = g_hTr[:, lo:hi].copy(), g_hTi[:, lo:hi].copy()  # ∂L/∂h after the current step (Re, Im)
+            ga_r = np.zeros((modes, width), dtype=x.dtype)
+            ga_i = np.zeros((modes, width), dtype=x.dtype)
+            gb_r = np.zeros((modes, width), dtype=x.dtype)
+            gb_i = np.zeros((modes, width), dtype=x.dtype)
+            gc_r = np.zeros((modes, width), dtype=x.dtype)
+            gc_i = np.zeros((modes, width), dtype=x.dtype)
+            gd = np.zeros(width, dtype=x.dtype)
+            gbeta = np.zeros(width, dtype=x.dtype)
+            gk = np.zeros(width, dtype=x.dtype)
+            hs_r = np.empty((CHUNK + 1, modes, width), dtype=x.dtype)  # the state before each step, then after
+            hs_i = np.empty((CHUNK + 1, modes, width), dtype=x.dtype)
+            vs = np.empty((CHUNK + 1, width), dtype=x.dtype)
+            ys = np.empty((CHUNK, width), dtype=x.dtype)
+            hr = np.empty((modes, width), dtype=x.dtype)
+            hi_ = np.empty((modes, width), dtype=x.dtype)
+            acc = np.empty(width, dtype=x.dtype)
+            gy = np.empty(width, dtype=x.dtype)
+            for ch in range(n_chunks - 1, -1, -1):
+                t0 = ch * CHUNK
+                t1 = min(t0 + CHUNK, T)
+                hr[:] = ck_hr[ch, :, lo:hi]
+                hi_[:] = ck_hi[ch, :, lo:hi]
+                hs_r[0] = hr
+                hs_i[0] = hi_
+                vs[0] = ck_v[ch, lo:hi]
+                for i in range(t1 - t0):  # recompute the chunk exactly as the forward did
+                    xt = x[t0 + i, lo:hi]
+                    _advance(ar, ai, br, bi, cr, ci, hr, hi_, xt, acc, width, zero)
+                    hs_r[i + 1] = hr
+                    hs_i[i + 1] = hi_
+                    for w in range(width):
+                        y = (acc[w] + acc[w]) + d[w] * xt[w]
+                        u = bb[w] * vs[i, w] + y * kk[w]
+                        s = one if u - one >= zero else zero
+                        if reset == 0:
+                            u = u - s * (u - v_reset)
+                        elif reset == 1:
+                            u = u - s
+                        ys[i, w] = y
+                        vs[i + 1, w] = u
+                for i in range(t1 - t0 - 1, -1, -1):
+                    t = t0 + i
+                    xt, gst, gxt = x[t, lo:hi], g_s[t, lo:hi], g_x[t, lo:hi]
+                    for w in range(width):  # the soma's adjoint (as lif_scan's)
+                        y, vp = ys[i, w], vs[i, w]
+                        u = bb[w] * vp + y * kk[w]
+                        s = one if u - one >= zero else zero
+                        g_spike = gst[w]
+                        if reset == 0:
+                            gu = gv[w] * (one - s)
+                            if not detach:
+                                g_spike = g_spike - gv[w] * (u - v_reset)
+                        elif reset == 1:
+                            gu = gv[w]
+                            if not detach:
+                                g_spike = g_spike - gv[w]
+                        else:
+                            gu = gv[w]
+                        gu = gu + g_spike * surrogate(u - one, alpha)
+                        gy[w] = gu * kk[w]
+                        gk[w] += gu * y
+                        gbeta[w] += gu * vp
+                        gv[w] = zero if local else gu * bb[w]
+                        gxt[w] = gy[w] * d[w]
+                        gd[w] += gy[w] * xt[w]
+                    for j in range(modes):  # the dendrite's adjoint: λ_t = ∂L/∂h_t, then λ_{t-1} = conj(Ā) λ_t
+                        for w in range(width):
+                            g2 = gy[w] + gy[w]
+                            pr = lr[j, w] + g2 * cr[j, w]  # + 2 g_y conj(C)
+                            pi = li[j, w] - g2 * ci[j, w]
+                            gc_r[j, w] += g2 * hs_r[i + 1, j, w]  # + 2 g_y conj(h_t)
+                            gc_i[j, w] -= g2 * hs_i[i + 1, j, w]
+                            gxt[w] += pr * br[j, w] + pi * bi[j, w]  # Re(λ conj(B̄))
+                            gb_r[j, w] += pr * xt[w]
+                            gb_i[j, w] += pi * xt[w]
+                            hpr, hpi = hs_r[i, j, w], hs_i[i, j, w]
+                            ga_r[j, w] += pr * hpr + pi * hpi  # λ conj(h_{t-1})
+                            ga_i[j, w] += pi * hpr - pr * hpi
+                            lr[j, w] = pr * ar[j, w] + pi * ai[j, w]  # λ conj(Ā)
+                            li[j, w] = pi * ar[j, w] - pr * ai[j, w]
+            g_v0[lo:hi] = gv
+            g_h0r[:, lo:hi] = lr
+            g_h0i[:, lo:hi] = li
+            gA_r[:, lo:hi] = ga_r
+            gA_i[:, lo:hi] = ga_i
+            gB_r[:, lo:hi] = gb_r
+            gB_i[:, lo:hi] = gb_i
+            gC_r[:, lo:hi] = gc_r
+            gC_i[:, lo:hi] = gc_i
+            g_D[lo:hi] = gd
+            g_beta[lo:hi] = gbeta
+            g_k[lo:hi] = gk
+
+    return backward
+
+
+def _parts(z):
+    """Real and imaginary parts of a complex tensor as contiguous numpy arrays."""
+    return z.real.contiguous().numpy(), z.imag.contiguous().numpy()
+
+
+def launch_forward(x, dA, dB, Cc, D, beta, k, v0, h0, opts, channels: int, M: int):
+    """``(spikes [T, N], ck_v [ceil(T/CHUNK) + 1, N], ck_h [ceil(T/CHUNK) + 1, N/2, N] complex)``; the last rows
+    hold v_T and h_T (modes first: the kernel's layout)."""
+    import torch
+
+    T, N = x.shape
+    modes = dA.shape[1]
+    rows = (T + CHUNK - 1) // CHUNK + 1
+    spikes = torch.empty_like(x)
+    ck_v = torch.empty((rows, N), dtype=x.dtype)
+    ck_hr, ck_hi = torch.empty((rows, modes, N), dtype=x.dtype), torch.empty((rows, modes, N), dtype=x.dtype)
+    xn = x.numpy()
+    h0t = h0.t()
+    _forward_kernel(opts.reset)(xn, *_parts(dA), *_parts(dB), *_parts(Cc), D.numpy(), beta.numpy(), k.numpy(),
+                                v0.numpy(), *_parts(h0t), xn.dtype.type(opts.v_reset), channels, M, spikes.numpy(),
+                                ck_v.numpy(), ck_hr.numpy(), ck_hi.numpy())
+    return spikes, ck_v, torch.complex(ck_hr, ck_hi)
+
+
+def launch_backward(x, dA, dB, Cc, D, beta, k, ck_v, ck_h, g_s, g_vT, g_hT, opts, channels: int, M: int):
+    """``(g_x, g_dA, g_dB, g_C, g_D, g_beta, g_k, g_v0, g_h0)``: the complex parameter gradients per neuron,
+    modes first ``[N/2, N]`` (the caller sums each channel's neurons), ``g_hT``/``g_h0`` ``[N/2, N]``."""
+    import torch
+
+    N, modes = x.shape[1], dA.shape[1]
+    g_x = torch.empty_like(x)
+    per_mode = [torch.empty((modes, N), dtype=x.dtype) for _ in range(8)]  # A, B, C, h0 as (Re, Im)
+    g_D, g_beta, g_k, g_v0 = (torch.empty(N, dtype=x.dtype) for _ in range(4))
+    dt = x.numpy().dtype.type
+    _backward_kernel(opts.reset, bool(opts.detach_reset), bool(opts.local), opts.surrogate)(
+        x.numpy(), *_parts(dA), *_parts(dB), *_parts(Cc), D.numpy(), beta.numpy(), k.numpy(), dt(opts.v_reset),
+        dt(opts.alpha), channels, M, ck_v.numpy(), *_parts(ck_h), g_s.numpy(), g_vT.numpy(), *_parts(g_hT),
+        g_x.numpy(), *(t.numpy() for t in per_mode[:6]), g_D.numpy(), g_beta.numpy(), g_k.numpy(), g_v0.numpy(),
+        per_mode[6].numpy(), per_mode[7].numpy())
+    gA, gB, gC, gh0 = (torch.complex(per_mode[2 * i], per_mode[2 * i + 1]) for i in range(4))
+    return g_x, gA, gB, gC, g_D, g_beta, g_k, g_v0, gh0
