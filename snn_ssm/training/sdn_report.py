@@ -62,11 +62,16 @@ def ssm_inputs(steps: int = 200, seed: int = 0) -> torch.Tensor:
     captured = []
     soma = next(m for m in model.modules() if isinstance(m, LIFSoma))  # the first layer's
 
-    def hook(module, args):
-        y, x, D = args
-        captured.append(((y + D * x) / module.v_th).detach())
+    def hook(module, args, kwargs):
+        if kwargs.get("dendrite") is not None:  # soma(x, dendrite=d): the soma fires on S4D(x) + D·x
+            x, d = args[0], kwargs["dendrite"]
+            y = d(x.unsqueeze(-1)).squeeze(-1)
+        else:
+            y, x, D = args
+            y = y + D * x
+        captured.append((y / module.v_th).detach())
 
-    handle = soma.register_forward_pre_hook(hook)
+    handle = soma.register_forward_pre_hook(hook, with_kwargs=True)
     with torch.no_grad():
         model.eval()(to_sequence(test_images[:64], pixel=True))
     handle.remove()

@@ -193,3 +193,11 @@ def test_framework_adapters_take_reset_mode():
 
     m = st.LIF(3, multi_step=True, reset_mode="sdn", init_hidden=True)
     assert torch.equal(m(x), core)
+
+
+def test_report_captures_the_first_soma_input_of_a_trained_spikingssm():
+    """sdn-report's last input family: (S4D(x) + D·x) / v_th of a SpikingSSM's first layer, through the soma's
+    pre-hook whichever path the layer runs (fused recurrence or FFT convolution)."""
+    from snn_ssm.training.sdn_report import ssm_inputs
+    y = ssm_inputs(steps=1)
+    assert y.shape == (196, 64 * 32) and torch.isfinite(y).all() and float(y.std()) > 0
