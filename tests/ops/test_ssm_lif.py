@@ -210,3 +210,11 @@ def test_bad_arguments_are_named():
         ssm_lif(x, dA, dB, Cc, D, beta, h0=torch.zeros(2, 3, 1, 5, dtype=torch.complex64))
     with pytest.raises(ValueError, match="NaN"):
         ssm_lif(torch.full((10, 2, 3), math.nan), dA, dB, Cc, D, beta)
+    with pytest.raises(ValueError, match="beta must be in"):
+        ssm_lif(x, dA, dB, Cc, D, 1.5)
+    with pytest.raises(ValueError, match="v_th must be finite and > 0"):
+        ssm_lif(x, dA, dB, Cc, D, beta, torch.tensor([1.0, 0.0, 1.0]))
+    with pytest.raises(ValueError, match="tensor \\[C=3\\]"):
+        ssm_lif(x, dA, dB, Cc, D, torch.rand(4))
+    with pytest.raises(TypeError, match="beta"):
+        ssm_lif(x, dA, dB, Cc, D, "0.5")

@@ -237,7 +237,7 @@ def ssm_lif(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor
         (torch.Size([500, 4, 8]), torch.Size([4, 8, 1, 8]), torch.Size([4, 8]))
     """
     opts = SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha)
-    _check(x, dA, dB, C, D, h0, v0)
+    _check(x, dA, dB, C, D, h0, v0, beta, v_th)
     return scan(x, dA, dB, C, D, beta, v_th, h0, v0, opts, backend)
 
 
@@ -257,7 +257,7 @@ def ssm_lif_ref(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Te
         (torch.Size([100, 2, 4]), torch.Size([2, 4, 1, 4]))
     """
     opts = SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha)
-    _check(x, dA, dB, C, D, h0, v0)
+    _check(x, dA, dB, C, D, h0, v0, beta, v_th)
     return _fft_path(x, dA, dB, C, D, beta, v_th, h0, v0, opts)
 
 
@@ -278,11 +278,11 @@ def ssm_lif_recurrence(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: t
         True
     """
     opts = SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha)
-    _check(x, dA, dB, C, D, h0, v0)
+    _check(x, dA, dB, C, D, h0, v0, beta, v_th)
     return _recurrence(x, dA, dB, C, D, beta, v_th, h0, v0, opts)
 
 
-def _check(x, dA, dB, C, D, h0, v0) -> None:
+def _check(x, dA, dB, C, D, h0, v0, beta, v_th) -> None:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 3 or x.shape[0] == 0:
         raise ValueError(f"x must be a floating-point tensor [T, B, C, *] with T >= 1, got "
                          f"{getattr(x, 'dtype', type(x).__name__)} of shape {tuple(getattr(x, 'shape', ()))}")
@@ -305,5 +305,14 @@ def _check(x, dA, dB, C, D, h0, v0) -> None:
     for name, t in (("dA", dA), ("dB", dB), ("C", C), ("D", D), ("h0", h0), ("v0", v0)):
         if t is not None and t.device != x.device:
             raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
+    for name, p, ok, must in (("beta", beta, lambda t: (t >= 0) & (t <= 1), "in [0, 1]"),
+                              ("v_th", v_th, lambda t: (t > 0) & torch.isfinite(t), "finite and > 0")):
+        if isinstance(p, bool) or not isinstance(p, (int, float, torch.Tensor)):
+            raise TypeError(f"{name} must be a number or a per-channel tensor [C], got {type(p).__name__}")
+        t = torch.as_tensor(p)
+        if t.ndim > 1 or (t.ndim == 1 and t.numel() not in (1, channels)):
+            raise ValueError(f"{name} must be a number or a tensor [C={channels}], got shape {tuple(t.shape)}")
+        if not torch.compiler.is_compiling() and not bool(ok(t.detach()).all()):
+            raise ValueError(f"{name} must be {must}")
     if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
         raise ValueError("x contains NaN or Inf; spiking neurons reject non-finite input")
