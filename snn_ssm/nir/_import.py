@@ -22,7 +22,7 @@ class _Node(nn.Module):
     """A node run one step at a time; ``reset`` forgets its state (stateless nodes have none)."""
 
     def reset(self) -> None:
-        pass
+        """Forget the state (nothing, for a stateless node)."""
 
 
 class _Stateless(_Node):

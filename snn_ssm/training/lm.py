@@ -138,7 +138,7 @@ def evaluate_lm(model, task, split: str, batch: int, device, *, monitor: bool = 
     """Mean NLL per token (``loss``), ``perplexity`` = e^loss, ``bits_per_byte`` (the split's NLL in bits over its
     UTF-8 bytes) and ``tokens`` on ``split``, in order (the state carried between chunks with ``carry``); with
     ``monitor``, spike rates per layer and operations/energy per token."""
-    from .loop import _batches, _unwrap, epoch_batches, precision_scope
+    from .loop import _batches, _unwrap, epoch_batches, monitor_fields, precision_scope
 
     was_training = model.training
     model.eval()
@@ -165,11 +165,5 @@ def evaluate_lm(model, task, split: str, batch: int, device, *, monitor: bool = 
     result = {"loss": mean, "perplexity": math.exp(min(mean, 700.0)), "bits_per_byte": total / math.log(2) / covered,
               "tokens": n}
     if monitor:
-        energy = meter.report()
-        result.update(spike_rates=rates.rates(), mean_spike_rate=rates.mean_rate(),
-                      ops_per_token={"MACs": energy["full"]["MACs"] / n, "ACs": energy["full"]["ACs"] / n},
-                      energy_uJ_per_token={"full": energy["full"]["energy_uJ"] / n,
-                                           "paper (feature mix on spikes)": energy["paper"]["energy_uJ"] / n,
-                                           "paper, same layers as an ANN": energy["paper"]["ann_energy_uJ"] / n},
-                      energy_constants_pJ=energy["constants_pJ"])
+        result.update(monitor_fields(rates, meter, n, "token"))
     return result

@@ -241,13 +241,7 @@ def evaluate(model, task: Task, split: str, batch: int, device, *, monitor: bool
     model.train(was_training)
     result = {"accuracy": correct / n, "loss": loss / n, "examples": n}
     if monitor:
-        energy = meter.report()
-        result.update(spike_rates=rates.rates(), mean_spike_rate=rates.mean_rate(),
-                      ops_per_example={"MACs": energy["full"]["MACs"] / n, "ACs": energy["full"]["ACs"] / n},
-                      energy_uJ_per_example={"full": energy["full"]["energy_uJ"] / n,
-                                             "paper (feature mix on spikes)": energy["paper"]["energy_uJ"] / n,
-                                             "paper, same layers as an ANN": energy["paper"]["ann_energy_uJ"] / n},
-                      energy_constants_pJ=energy["constants_pJ"])
+        result.update(monitor_fields(rates, meter, n, "example"))
     return result
 
 
@@ -546,34 +540,36 @@ def _to_device(state, device):
     return type(state)(_to_device(s, device) for s in state)
 
 
+def monitor_fields(rates: SpikeRateMonitor, meter: EnergyMeter, n: int, unit: str) -> dict:
+    """The spike rates and the operations and energy per ``unit`` (``"example"``, ``"token"``) of ``n`` of them."""
+    energy = meter.report()
+    return {"spike_rates": rates.rates(), "mean_spike_rate": rates.mean_rate(),
+            f"ops_per_{unit}": {"MACs": energy["full"]["MACs"] / n, "ACs": energy["full"]["ACs"] / n},
+            f"energy_uJ_per_{unit}": {"full": energy["full"]["energy_uJ"] / n,
+                                      "paper (feature mix on spikes)": energy["paper"]["energy_uJ"] / n,
+                                      "paper, same layers as an ANN": energy["paper"]["ann_energy_uJ"] / n},
+            "energy_constants_pJ": energy["constants_pJ"]}
+
+
 def format_report(report: dict) -> str:
     test = report["test"]
     if "perplexity" in test:
-        return _format_lm_report(report)
-    lines = [f"{report['model']} on {report['task']}: test accuracy {100 * test['accuracy']:.2f}% "
-             f"({test['examples']} examples), best validation {100 * max(report.get('best_val_accuracy', 0), 0):.2f}%"]
+        head = (f"{report['model']} on {report['task']}: test perplexity {test['perplexity']:.2f}, "
+                f"{test['bits_per_byte']:.3f} bits per byte ({test['tokens']} tokens)"
+                + (f", best validation loss {report['best_val_loss']:.4f}" if "best_val_loss" in report else ""))
+        unit = "token"
+    else:
+        head = (f"{report['model']} on {report['task']}: test accuracy {100 * test['accuracy']:.2f}% "
+                f"({test['examples']} examples), best validation "
+                f"{100 * max(report.get('best_val_accuracy', 0), 0):.2f}%")
+        unit = "example"
+    lines = [head]
     for name, r in test.get("spike_rates", {}).items():
         lines.append(f"  spike rate {name}: {r:.4f} (sparsity {100 * (1 - r):.1f}%)")
-    if "ops_per_example" in test:
-        ops, e = test["ops_per_example"], test["energy_uJ_per_example"]
-        lines.append(f"  per example: {ops['MACs']:.3g} MACs, {ops['ACs']:.3g} ACs (synaptic operations)")
-        lines.append(f"  energy per example: full accounting {e['full']:.4g} uJ; SpikingSSM paper's accounting "
+    if f"ops_per_{unit}" in test:
+        ops, e = test[f"ops_per_{unit}"], test[f"energy_uJ_per_{unit}"]
+        lines.append(f"  per {unit}: {ops['MACs']:.3g} MACs, {ops['ACs']:.3g} ACs (synaptic operations)")
+        lines.append(f"  energy per {unit}: full accounting {e['full']:.4g} uJ; SpikingSSM paper's accounting "
                      f"(feature mix on spikes only) {e['paper (feature mix on spikes)']:.4g} uJ vs "
                      f"{e['paper, same layers as an ANN']:.4g} uJ for the same layers as MACs")
-    return "\n".join(lines)
-
-
-def _format_lm_report(report: dict) -> str:
-    test = report["test"]
-    lines = [f"{report['model']} on {report['task']}: test perplexity {test['perplexity']:.2f}, "
-             f"{test['bits_per_byte']:.3f} bits per byte ({test['tokens']} tokens)"
-             + (f", best validation loss {report['best_val_loss']:.4f}" if "best_val_loss" in report else "")]
-    for name, r in test.get("spike_rates", {}).items():
-        lines.append(f"  spike rate {name}: {r:.4f} (sparsity {100 * (1 - r):.1f}%)")
-    if "ops_per_token" in test:
-        ops, e = test["ops_per_token"], test["energy_uJ_per_token"]
-        lines.append(f"  per token: {ops['MACs']:.3g} MACs, {ops['ACs']:.3g} ACs (synaptic operations)")
-        lines.append(f"  energy per token: full accounting {e['full']:.4g} uJ; SpikingSSM paper's accounting "
-                     f"{e['paper (feature mix on spikes)']:.4g} uJ vs {e['paper, same layers as an ANN']:.4g} uJ for "
-                     f"the same layers as MACs")
     return "\n".join(lines)

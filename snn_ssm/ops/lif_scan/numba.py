@@ -63,7 +63,8 @@ def _forward_kernel(reset: int, skip: bool):
 
 
 @functools.lru_cache(maxsize=None)
-def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int, skip: bool):
+def surrogate_fn(sg_code: int):
+    """The derivative of the named surrogate ``sg_code`` (0 triangle, 1 atan, 2 sigmoid) as an inlined function."""
     half_pi = math.pi / 2
 
     @numba.njit(inline="always")
@@ -76,6 +77,36 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int, skip: 
             return (alpha / 2) / (1 + z * z)
         sg = 1 / (1 + math.exp(-alpha * x))
         return alpha * sg * (1 - sg)
+
+    return surrogate
+
+
+@functools.lru_cache(maxsize=None)
+def soma_adjoint_fn(reset: int, detach: bool, sg_code: int):
+    """One step of the soma's adjoint (README.md, "Backward") as an inlined function:
+    ``∂L/∂u'_t`` from the pre-reset membrane ``u``, the spike ``s``, the carried ``∂L/∂v_t`` and ``∂L/∂s_t``."""
+    surrogate = surrogate_fn(sg_code)
+
+    @numba.njit(inline="always")
+    def adjoint(u, s, gv, g_spike, v_reset, alpha, one):
+        if reset == 0:
+            gu = gv * (one - s)
+            if not detach:
+                g_spike = g_spike - gv * (u - v_reset)
+        elif reset == 1:
+            gu = gv
+            if not detach:
+                g_spike = g_spike - gv
+        else:
+            gu = gv
+        return gu + g_spike * surrogate(u - one, alpha)
+
+    return adjoint
+
+
+@functools.lru_cache(maxsize=None)
+def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int, skip: bool):
+    adjoint = soma_adjoint_fn(reset, detach, sg_code)
 
     @numba.njit(parallel=True)
     def backward(y, x, d, beta, k, v_reset, alpha, ckpt, g_s, g_vT, g_y, g_x, g_d, g_v0, g_beta, g_k):
@@ -115,18 +146,7 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int, skip: 
                     for j in range(width):
                         u = b[j] * vp[j] + yt[j] * kk[j]
                         s = one if u - one >= zero else zero
-                        g_spike = gst[j]
-                        if reset == 0:
-                            gu = gv[j] * (one - s)
-                            if not detach:
-                                g_spike = g_spike - gv[j] * (u - v_reset)
-                        elif reset == 1:
-                            gu = gv[j]
-                            if not detach:
-                                g_spike = g_spike - gv[j]
-                        else:
-                            gu = gv[j]
-                        gu = gu + g_spike * surrogate(u - one, alpha)
+                        gu = adjoint(u, s, gv[j], gst[j], v_reset, alpha, one)
                         g_pre = gu * kk[j]
                         gyt[j] = g_pre
                         if skip:

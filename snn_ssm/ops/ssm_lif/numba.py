@@ -13,10 +13,11 @@ use.
 from __future__ import annotations
 
 import functools
-import math
 
 import numba
 import numpy as np
+
+from ..lif_scan.numba import soma_adjoint_fn
 
 CHUNK = 128  # the state is checkpointed every CHUNK steps: 8·(N/2)/CHUNK bytes per neuron-step in fp32 (2 at N = 64)
 BLOCK = 64  # neurons per parallel task
@@ -31,6 +32,12 @@ def _gather(src, channels, M, lo, hi):
         for j in range(src.shape[1]):
             out[j, w] = src[c, j]
     return out
+
+
+@numba.njit(inline="always")
+def _gather_all(A_r, A_i, B_r, B_i, C_r, C_i, channels, M, lo, hi):
+    return (_gather(A_r, channels, M, lo, hi), _gather(A_i, channels, M, lo, hi), _gather(B_r, channels, M, lo, hi),
+            _gather(B_i, channels, M, lo, hi), _gather(C_r, channels, M, lo, hi), _gather(C_i, channels, M, lo, hi))
 
 
 @numba.njit(inline="always")
@@ -58,12 +65,7 @@ def _forward_kernel(reset: int):
             lo = blk * BLOCK
             hi = min(lo + BLOCK, N)
             width = hi - lo
-            ar = _gather(A_r, channels, M, lo, hi)
-            ai = _gather(A_i, channels, M, lo, hi)
-            br = _gather(B_r, channels, M, lo, hi)
-            bi = _gather(B_i, channels, M, lo, hi)
-            cr = _gather(C_r, channels, M, lo, hi)
-            ci = _gather(C_i, channels, M, lo, hi)
+            ar, ai, br, bi, cr, ci = _gather_all(A_r, A_i, B_r, B_i, C_r, C_i, channels, M, lo, hi)
             hr, hi_ = h0_r[:, lo:hi].copy(), h0_i[:, lo:hi].copy()
             v = v0[lo:hi].copy()
             d, bb, kk = D[lo:hi], beta[lo:hi], k[lo:hi]
@@ -95,18 +97,7 @@ def _forward_kernel(reset: int):
 
 @functools.lru_cache(maxsize=None)
 def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
-    half_pi = math.pi / 2
-
-    @numba.njit(inline="always")
-    def surrogate(x, alpha):
-        if sg_code == 0:
-            g = alpha - alpha * alpha * abs(x)
-            return g if g > 0 else x * 0
-        if sg_code == 1:
-            z = half_pi * alpha * x
-            return (alpha / 2) / (1 + z * z)
-        sg = 1 / (1 + math.exp(-alpha * x))
-        return alpha * sg * (1 - sg)
+    adjoint = soma_adjoint_fn(reset, detach, sg_code)  # the soma's step, shared with lif_scan
 
     @numba.njit(parallel=True)
     def backward(x, A_r, A_i, B_r, B_i, C_r, C_i, D, beta, k, v_reset, alpha, channels, M, ck_v, ck_hr, ck_hi,
@@ -120,12 +111,7 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
             lo = blk * BLOCK
             hi = min(lo + BLOCK, N)
             width = hi - lo
-            ar = _gather(A_r, channels, M, lo, hi)
-            ai = _gather(A_i, channels, M, lo, hi)
-            br = _gather(B_r, channels, M, lo, hi)
-            bi = _gather(B_i, channels, M, lo, hi)
-            cr = _gather(C_r, channels, M, lo, hi)
-            ci = _gather(C_i, channels, M, lo, hi)
+            ar, ai, br, bi, cr, ci = _gather_all(A_r, A_i, B_r, B_i, C_r, C_i, channels, M, lo, hi)
             d, bb, kk = D[lo:hi], beta[lo:hi], k[lo:hi]
             gv = g_vT[lo:hi].copy()
             lr, li = g_hTr[:, lo:hi].copy(), g_hTi[:, lo:hi].copy()  # ∂L/∂h after the current step (Re, Im)
@@ -176,18 +162,7 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
                         y, vp = ys[i, w], vs[i, w]
                         u = bb[w] * vp + y * kk[w]
                         s = one if u - one >= zero else zero
-                        g_spike = gst[w]
-                        if reset == 0:
-                            gu = gv[w] * (one - s)
-                            if not detach:
-                                g_spike = g_spike - gv[w] * (u - v_reset)
-                        elif reset == 1:
-                            gu = gv[w]
-                            if not detach:
-                                g_spike = g_spike - gv[w]
-                        else:
-                            gu = gv[w]
-                        gu = gu + g_spike * surrogate(u - one, alpha)
+                        gu = adjoint(u, s, gv[w], gst[w], v_reset, alpha, one)
                         gy[w] = gu * kk[w]
                         gk[w] += gu * y
                         gbeta[w] += gu * vp
