@@ -3,8 +3,8 @@
 The two layers share the S4D convolution, D skip and GLU projection; the difference is the neuron (threshold
 scaling + exact LIF through the dispatched kernel) against a GELU. Further rows run the SpikingSSM layer without
 the fused epilogue (D·x added by torch, then the soma), to measure what the fusion saves, and, where a kernel
-exists (numba on the CPU), with the dendrite and the soma as one fused recurrence (ops/ssm_lif). Writes JSON +
-markdown to benchmarks/results/.
+exists (numba on the CPU, CuPy on CUDA), with the dendrite and the soma as one fused recurrence (ops/ssm_lif).
+Writes JSON + markdown to benchmarks/results/.
 
     cd benchmarks && python bench_block.py --device cuda      # B=64, H=256, N=64, T in 1024 4096 16384
     cd benchmarks && python bench_block.py --device cpu --T 1024
@@ -42,9 +42,10 @@ def main():
         layers = [("S4D + GELU", S4DLayer(args.H, d_state=args.N)),
                   (f"SpikingS4D, D-skip unfused (LIF via {backend})", UnfusedSpikingS4D(args.H, d_state=args.N)),
                   (f"SpikingS4D (FFT, fused D-skip + LIF via {backend})", FFTSpikingS4D(args.H, d_state=args.N))]
-        if args.device == "cpu" and available("numba"):
-            layers.append(("SpikingS4D, fused SSM-LIF recurrence (numba)",
-                           SpikingS4D(args.H, d_state=args.N, backend="numba")))
+        fused = {"cpu": "numba", "cuda": "cupy"}.get(args.device)
+        if fused is not None and available(fused):
+            layers.append((f"SpikingS4D, fused SSM-LIF recurrence ({fused})",
+                           SpikingS4D(args.H, d_state=args.N, backend=fused)))
         for label, layer in layers:
             layer = layer.to(args.device)
 

@@ -10,6 +10,9 @@ is the step's, above what the model and optimizer state already hold.
     cd benchmarks && python bench_train.py --device cuda                       # every config x precision
     cd benchmarks && python bench_train.py --device cuda --configs spikingssm/smnist --compile --cuda-graph
     cd benchmarks && python bench_train.py --device cpu --configs spikingssm/smnist --precisions 32 bf16-mixed
+    cd benchmarks && python bench_train.py --device cuda --backends auto triton   # fused kernel vs FFT + LIF scan
+
+"x fp32" is against the first backend's fp32 row of the same config without compile or graph.
 """
 from __future__ import annotations
 
@@ -41,12 +44,13 @@ def batch_for(task: str, batch: int, device):
 
 
 def measure(config: str, precision: str, compiled: bool, device: str, warmup: int, steps: int,
-            graphed: bool = False) -> dict:
+            graphed: bool = False, backend: str = "auto") -> dict:
     model_name, task = config.split("/")
     cfg = get_config(model_name, task)
     T, d_input, classes = SHAPES[task]
     torch.manual_seed(0)
     model = create(model_name, d_input=d_input, d_output=classes, **cfg["model"]).to(device)
+    snn_ssm.set_backend(model, backend)
     x, y = batch_for(task, cfg["train"]["batch"], device)
     with torch.no_grad():
         model.eval()(x[:, :1])  # builds lazily created parameters, as the CLI does
@@ -94,6 +98,9 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--compile", action="store_true", help="also time torch.compile(model)")
     p.add_argument("--cuda-graph", action="store_true",
                    help="also time the whole step captured as one CUDA graph (not for 16-mixed: GradScaler syncs)")
+    p.add_argument("--backends", nargs="+", default=["auto"],
+                   help="soma backends to compare, e.g. auto (the fused SSM-LIF kernel where it applies) triton "
+                        "(the FFT dendrite + the Triton LIF scan)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
@@ -103,20 +110,25 @@ def main(argv=None) -> list[dict]:
     rows = []
     modes = [(False, False)] + [(True, False)] * args.compile + [(False, True)] * args.cuda_graph
     for config in args.configs:
-        for compiled, graphed in modes:
-            for precision in precisions:
-                if precision in ("16-mixed", "tf32") and args.device != "cuda" or graphed and precision == "16-mixed":
-                    continue
-                with contextlib.suppress(torch.cuda.OutOfMemoryError):
-                    r = measure(config, precision, compiled, args.device, args.warmup, args.steps, graphed)
-                    fp32 = next((q for q in rows if q["config"] == config and q["precision"] == "32"
-                                 and not q["compile"] and not q["cuda_graph"]), None)
-                    r["speedup_vs_fp32"] = fp32["ms_per_step"] / r["ms_per_step"] if fp32 else 1.0
-                    rows.append(r)
-                    print(f"{config:24s} {precision:10s} compile={compiled!s:5s} graph={graphed!s:5s} "
-                          f"{r['ms_per_step']:9.2f} ms/step x{r['speedup_vs_fp32']:.2f}  peak {r['peak_MiB']:8.0f} "
-                          f"MiB", flush=True)
-    columns = {"config": ("config", "{}"), "precision": ("precision", "{}"), "compile": ("compile", "{}"),
+        for backend in args.backends:
+            for compiled, graphed in modes:
+                for precision in precisions:
+                    if (precision in ("16-mixed", "tf32") and args.device != "cuda"
+                            or graphed and precision == "16-mixed"):
+                        continue
+                    with contextlib.suppress(torch.cuda.OutOfMemoryError):
+                        r = measure(config, precision, compiled, args.device, args.warmup, args.steps, graphed,
+                                    backend)
+                        r["backend"] = backend
+                        fp32 = next((q for q in rows if q["config"] == config and q["precision"] == "32"
+                                     and not q["compile"] and not q["cuda_graph"]), None)
+                        r["speedup_vs_fp32"] = fp32["ms_per_step"] / r["ms_per_step"] if fp32 else 1.0
+                        rows.append(r)
+                        print(f"{config:24s} {backend:6s} {precision:10s} compile={compiled!s:5s} "
+                              f"graph={graphed!s:5s} {r['ms_per_step']:9.2f} ms/step x{r['speedup_vs_fp32']:.2f}  "
+                              f"peak {r['peak_MiB']:8.0f} MiB", flush=True)
+    columns = {"config": ("config", "{}"), "backend": ("backend", "{}"), "precision": ("precision", "{}"),
+               "compile": ("compile", "{}"),
                "CUDA graph": ("cuda_graph", "{}"),
                "batch": ("batch", "{}"), "T": ("T", "{}"), "ms/step": ("ms_per_step", "{:.2f}"),
                "x fp32": ("speedup_vs_fp32", "{:.2f}"), "peak MiB": ("peak_MiB", "{:.0f}")}

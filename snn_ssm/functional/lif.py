@@ -21,17 +21,42 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Union
+from typing import NamedTuple, Union
 
 import torch
 
-from .surrogate import Surrogate, SpikeFn, resolve
+from .surrogate import NamedSurrogate, Surrogate, SpikeFn, resolve
 
 __all__ = ["RESETS", "GRAD_MODES", "SomaOptions", "lif_step", "lif_seq"]
 
 RESETS = ("hard", "soft", "none")
 GRAD_MODES = ("bptt", "local")
 Scalar = Union[float, torch.Tensor]
+
+
+_RESET_CODE = {"hard": 0, "soft": 1, "none": 2}
+_SURROGATE_CODE = {"triangle": 0, "atan": 1, "sigmoid": 2}
+KERNEL_SURROGATES = tuple(_SURROGATE_CODE)  # the named surrogates every kernel implements
+
+
+class KernelOptions(NamedTuple):
+    """The soma options as the kernels read them (numbers and codes, no Python objects); ``SomaOptions.kernel``."""
+
+    v_reset: float
+    reset: int  # 0 hard, 1 soft, 2 none
+    detach_reset: bool
+    local: bool  # grad_mode == "local"
+    surrogate: int  # 0 triangle, 1 atan, 2 sigmoid
+    alpha: float
+
+    @staticmethod
+    def of(opts: "SomaOptions") -> "KernelOptions | None":
+        """The kernel form of ``opts``, or ``None`` when its surrogate has no kernel implementation."""
+        fire = opts.fire
+        if not isinstance(fire, NamedSurrogate) or fire.name not in _SURROGATE_CODE:
+            return None
+        return KernelOptions(opts.v_reset, _RESET_CODE[opts.reset], opts.detach_reset, opts.grad_mode == "local",
+                             _SURROGATE_CODE[fire.name], fire.alpha)
 
 
 @dataclass(frozen=True)
@@ -47,7 +72,8 @@ class SomaOptions:
             ``x -> spikes`` callable. Default: ``"triangle"``.
         alpha (float, optional): sharpness of a named surrogate (``None``: its default).
 
-    ``fire`` is the resolved ``x -> spikes`` function.
+    ``fire`` is the resolved ``x -> spikes`` function; ``kernel`` the :class:`KernelOptions` the kernels read
+    (``None`` when the surrogate has no kernel).
 
     Examples::
 
@@ -66,6 +92,7 @@ class SomaOptions:
     surrogate: Surrogate = "triangle"
     alpha: float | None = None
     fire: SpikeFn = field(init=False, repr=False, compare=False)
+    kernel: KernelOptions | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.reset not in RESETS:
@@ -79,6 +106,8 @@ class SomaOptions:
             raise TypeError(f"detach_reset must be a bool, got {type(self.detach_reset).__name__}")
         object.__setattr__(self, "v_reset", float(self.v_reset))
         object.__setattr__(self, "fire", resolve(self.surrogate, self.alpha))  # checks surrogate and alpha
+        # What the kernels read, made once here: traced code (torch.compile) then reads a constant attribute.
+        object.__setattr__(self, "kernel", KernelOptions.of(self))
 
 
 def _charge_fire_reset(y, v, beta, inv_vth, opts: SomaOptions):

@@ -96,3 +96,36 @@ def test_eager_checks_nan_compiled_trusts_its_input():
         model(bad)
     fn = torch.compile(model, backend="aot_eager", fullgraph=True)
     assert torch.isnan(fn(bad)).all()
+
+
+def test_functions_folded_at_compile_time_take_only_plain_constants(monkeypatch):
+    """Every ``assume_constant_result`` function in the package (the backend plans) is called with numbers,
+    strings, dtypes, ``None`` and named tuples only: torch < 2.13 cannot fold a call that is handed a frozen
+    dataclass such as ``SomaOptions`` (seen with torch 2.11 on CUDA: "can't reconstruct arbitrary frozen
+    dataclass instances"), so a model that passed one would not compile there."""
+    import importlib
+    import pkgutil
+
+    seen = []
+    plain = (str, int, float, bool, type(None), torch.dtype, tuple)
+    for info in pkgutil.walk_packages(snn_ssm.__path__, "snn_ssm."):
+        if info.name.split(".")[-1] in ("cupy", "triton"):
+            continue  # GPU-only modules: nothing there is folded
+        module = importlib.import_module(info.name)
+        for name, fn in list(vars(module).items()):
+            if callable(fn) and getattr(fn, "_dynamo_marked_constant", False) and fn.__module__ == info.name:
+                def spy(*args, _fn=fn, _name=f"{info.name}.{name}", **kwargs):
+                    seen.append((_name, [type(a) for a in (*args, *kwargs.values())]))
+                    return _fn(*args, **kwargs)
+                monkeypatch.setattr(module, name, spy)
+    torch.manual_seed(0)
+    x = torch.rand(40, 2, 1)
+    for backend in ("auto", "numba", "torch"):
+        model = snn_ssm.SpikingSSM(1, 10, d_model=8, n_layers=1, d_state=4)
+        snn_ssm.set_backend(model, backend)
+        model(x)
+        snn_ssm.LIF(4, backend=backend)(torch.rand(30, 2, 4))
+    names = {n for n, _ in seen}
+    assert {"snn_ssm.ops.lif_scan._plan", "snn_ssm.ops.ssm_lif._fused_kernel"} <= names, names
+    for name, types in seen:
+        assert all(issubclass(t, plain) for t in types), (name, types)

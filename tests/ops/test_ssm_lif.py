@@ -37,7 +37,7 @@ def _inputs(T, B, C, extra=(), dtype=torch.float64, seed=1):
 
 
 def _loss(s, h, v):
-    w = torch.linspace(-1, 1, s.numel(), dtype=s.dtype).reshape(s.shape)
+    w = torch.linspace(-1, 1, s.numel(), dtype=s.dtype, device=s.device).reshape(s.shape)
     return (s * w).sum() + 0.3 * (h.abs() ** 2).sum() + (v * v).sum()
 
 
@@ -64,6 +64,18 @@ def _near_threshold(x, params, delta):
         near |= (up - 1).abs() < delta
         u = torch.where(up >= 1, torch.zeros_like(up), up)
     return near.reshape(x.shape[1:])
+
+
+def _agrees_with_float64_recurrence(x, params, s, h, v):
+    """A float32 kernel's outputs vs the exact recurrence: spikes differ only on neurons within δ = 1e-4 of
+    threshold; the dendrite state (no spike touches it) and the other neurons' membranes to float32 rounding."""
+    wide = [t.to(torch.complex128 if t.is_complex() else torch.float64) for t in params]
+    s64, h64, v64 = ssm_lif_recurrence(x.double(), *wide)
+    differs = (s != s64).reshape(x.shape[0], -1).any(0).reshape(x.shape[1:])
+    assert not bool((differs & ~_near_threshold(x, params, 1e-4)).any())
+    torch.testing.assert_close(h.to(torch.complex128), h64, rtol=1e-4, atol=1e-5)
+    same = ~differs
+    torch.testing.assert_close(v.double()[same], v64[same], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("kw", SOMA, ids=[str(k) or "default" for k in SOMA])
@@ -95,14 +107,7 @@ def test_odd_sizes_float32_against_the_float64_recurrence(T, shape, N):
     spike touches, to float32 rounding."""
     B, C, extra = shape
     x, params = _inputs(T, B, C, extra, torch.float32), _params(C, N, torch.float32)
-    s, h, v = ssm_lif(x, *params, backend="numba")
-    s64, h64, v64 = ssm_lif_recurrence(x.double(), *(t.to(torch.complex128 if t.is_complex() else torch.float64)
-                                                     for t in params))
-    differs = (s != s64).reshape(T, -1).any(0).reshape(x.shape[1:])
-    assert not bool((differs & ~_near_threshold(x, params, 1e-4)).any())
-    torch.testing.assert_close(h.to(torch.complex128), h64, rtol=1e-4, atol=1e-5)
-    same = ~differs
-    torch.testing.assert_close(v.double()[same], v64[same], rtol=1e-4, atol=1e-5)
+    _agrees_with_float64_recurrence(x, params, *ssm_lif(x, *params, backend="numba"))
 
 
 def test_against_the_fft_path_every_neuron_away_from_threshold_agrees():
@@ -194,7 +199,9 @@ def test_auto_chooses_by_the_cost_model_and_never_raises():
     assert fused_backend("cpu", torch.float32, opts, "auto", 4096, 32, 1024) is None  # big batch, N = 64: FFT
     assert fused_backend("cpu", torch.float32, opts, "torch", 16, 2, 1024) is None
     assert fused_backend("cpu", torch.float16, opts, "numba", 16, 2, 1024) is None
-    assert fused_backend("cuda", torch.float32, opts, "cupy", 16, 2, 1024) is None
+    assert fused_backend("cuda", torch.float32, opts, "triton", 16, 2, 1024) is None  # no fused Triton kernel
+    cupy = snn_ssm.ops.dispatch.available("cupy")
+    assert fused_backend("cuda", torch.float32, opts, "auto", 4096, 32, 1024) == ("cupy" if cupy else None)
     assert fused_backend("cpu", torch.float32, snn_ssm.SomaOptions(surrogate="fast_sigmoid"), "numba", 16, 2,
                          1024) is None
 
@@ -218,3 +225,170 @@ def test_bad_arguments_are_named():
         ssm_lif(x, dA, dB, Cc, D, torch.rand(4))
     with pytest.raises(TypeError, match="beta"):
         ssm_lif(x, dA, dB, Cc, D, "0.5")
+
+
+# -- the CUDA kernel (CuPy): run on the device machine -------------------------------------------------------------
+
+def _cuda(ts):
+    return [None if t is None else t.cuda() for t in ts]
+
+
+def _cupy():
+    pytest.importorskip("cupy")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kw", SOMA, ids=[str(k) or "default" for k in SOMA])
+@pytest.mark.parametrize("N", [8, 64])
+def test_cuda_kernel_float64_is_the_recurrence_with_its_gradients(kw, N):
+    """float64 on the GPU: the kernel's fused multiply-adds round below 1e-16, so spikes equal the recurrence's and
+    states and gradients agree to 1e-10 relative (T = 200 crosses six checkpoint chunks and a partial one)."""
+    _cupy()
+    T, B, C = 200, 3, 5
+    x, params = _inputs(T, B, C), _params(C, N)
+    h0 = torch.randn(B, C, 1, N // 2, dtype=torch.complex128) * 0.2
+    v0 = torch.rand(B, C, dtype=torch.float64) * 0.5
+    xc, h0c, v0c, *pc = _cuda([x, h0, v0, *params])
+    out_k, g_k = _grads(lambda *a, **k: ssm_lif(*a, backend="cupy", **k), xc, pc, h0c, v0c, kw)
+    out_r, g_r = _grads(ssm_lif_recurrence, x, params, h0, v0, kw)
+    assert 0.05 < float(out_k[0].mean()) < 0.95
+    assert torch.equal(out_k[0].cpu(), out_r[0])
+    for a, b in zip(out_k[1:], out_r[1:]):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-10, atol=1e-10)
+    names = ["x", "dA", "dB", "C", "D", "beta", "v_th", "h0", "v0"]
+    for name, a, b in zip(names, g_k, g_r):
+        a = a.cpu()
+        assert torch.isfinite(a).all(), name
+        assert float((a - b).abs().max()) <= 1e-10 * max(1.0, float(b.abs().max())), name
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("T", [1, 7, 1000])
+@pytest.mark.parametrize("shape", [(2, 5, ()), (1, 3, (4,)), (64, 7, ())], ids=["odd-H", "positions", "batch"])
+@pytest.mark.parametrize("N", [2, 4, 6, 16, 64])
+def test_cuda_kernel_float32_odd_sizes_against_the_float64_recurrence(T, shape, N):
+    """float32 on the GPU vs the exact recurrence: spikes differ only on neurons within δ = 1e-4 of threshold (as
+    for numba: the float32 recurrence's error is below 1e-5 of the membrane over T = 1000); states to float32
+    rounding. N = 2 and 6 give one lane per neuron (1 and 3 modes), 16 and 64 split their modes over several lanes."""
+    _cupy()
+    B, C, extra = shape
+    x, params = _inputs(T, B, C, extra, torch.float32), _params(C, N, torch.float32)
+    _agrees_with_float64_recurrence(x, params, *(t.cpu() for t in ssm_lif(*_cuda([x, *params]), backend="cupy")))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kw", [dict(), dict(reset="soft"), dict(grad_mode="local")], ids=["hard", "soft", "local"])
+def test_cuda_kernel_float32_gradients_against_float64(kw):
+    """float32 gradients vs float64 autograd through the recurrence, where both fire the same spikes (checked):
+    every gradient within 1e-3 of its largest element (float32 sums over 300 steps and the batch)."""
+    _cupy()
+    T, B, C, N = 300, 4, 6, 16
+    x, params = _inputs(T, B, C, dtype=torch.float32, seed=3), _params(C, N, torch.float32, seed=2)
+    h0 = (torch.randn(B, C, 1, N // 2, dtype=torch.complex64) * 0.2)
+    v0 = torch.rand(B, C) * 0.5
+    out_k, g_k = _grads(lambda *a, **k: ssm_lif(*a, backend="cupy", **k), *_cuda([x]), _cuda(params),
+                        *_cuda([h0, v0]), kw)
+    wide = [t.to(torch.complex128 if t.is_complex() else torch.float64) for t in (x, *params, h0, v0)]
+    out_r, g_r = _grads(ssm_lif_recurrence, wide[0], wide[1:7], wide[7], wide[8], kw)
+    assert torch.equal(out_k[0].cpu().double(), out_r[0])
+    for name, a, b in zip(["x", "dA", "dB", "C", "D", "beta", "v_th", "h0", "v0"], g_k, g_r):
+        a = a.cpu().to(b.dtype)
+        assert float((a - b).abs().max()) <= 1e-3 * max(1e-6, float(b.abs().max())), name
+
+
+@pytest.mark.gpu
+def test_cuda_kernel_agrees_with_numba_and_continues_exactly():
+    """GPU vs CPU kernel (float32; fused multiply-adds on one, none on the other): spikes differ only near
+    threshold; and two GPU calls continue exactly as one."""
+    _cupy()
+    T, B, C, N = 700, 8, 12, 64
+    x, params = _inputs(T, B, C, dtype=torch.float32), _params(C, N, torch.float32)
+    g, hg, vg = (t.cpu() for t in ssm_lif(*_cuda([x, *params]), backend="cupy"))
+    c, hc, vc = ssm_lif(x, *params, backend="numba")
+    differs = (g != c).any(0)
+    assert not bool((differs & ~_near_threshold(x, params, 1e-4)).any())
+    torch.testing.assert_close(hg, hc, rtol=1e-4, atol=1e-5)
+    xc, pc = _cuda([x])[0], _cuda(params)
+    s, h, v = ssm_lif(xc, *pc, backend="cupy")
+    s1, h1, v1 = ssm_lif(xc[:333], *pc, backend="cupy")
+    s2, h2, v2 = ssm_lif(xc[333:], *pc, h0=h1, v0=v1, backend="cupy")
+    assert torch.equal(torch.cat([s1, s2]), s) and torch.equal(h2, h) and torch.equal(v2, v)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_cuda_kernel_half_input_is_the_float32_kernel_on_the_rounded_input(dtype):
+    """Half-precision input, float32 state: exactly the float32 kernel run on the input rounded to that dtype
+    (spikes, states); gradients are the float32 kernel's rounded to the input's dtype."""
+    _cupy()
+    T, B, C, N = 500, 4, 8, 32
+    x, params = _inputs(T, B, C, dtype=torch.float32), _cuda(_params(C, N, torch.float32))
+    xh = x.cuda().to(dtype).requires_grad_()
+    xf = xh.detach().float().requires_grad_()
+    sh, hh, vh = ssm_lif(xh, *params, backend="cupy")
+    sf, hf, vf = ssm_lif(xf, *params, backend="cupy")
+    assert sh.dtype == dtype and vh.dtype == torch.float32
+    assert torch.equal(sh.float(), sf) and torch.equal(hh, hf) and torch.equal(vh, vf)
+    w = torch.randn(sf.shape, device="cuda").to(dtype).float()  # representable in the input's dtype
+    (sh.float() * w).sum().backward()
+    (sf * w).sum().backward()
+    assert xh.grad.dtype == dtype
+    torch.testing.assert_close(xh.grad.float(), xf.grad.to(dtype).float(), rtol=0, atol=0)
+
+
+@pytest.mark.gpu
+def test_cuda_custom_op_passes_opcheck():
+    _cupy()
+    from snn_ssm.ops.ssm_lif import _op
+    T, N, C, M = 150, 6, 3, 2
+    dA, dB, Cc, D, beta, v_th = _cuda(_params(C, 8, torch.float64))
+    x = torch.randn(T, N, dtype=torch.float64, device="cuda", requires_grad=True)
+    ps = [t.clone().requires_grad_() for t in (dA, dB, Cc)]
+    per = [torch.rand(N, dtype=torch.float64, device="cuda", requires_grad=True) for _ in range(4)]
+    h0 = torch.zeros(N, 4, dtype=torch.complex128, device="cuda", requires_grad=True)
+    torch.library.opcheck(_op, (x, *ps, *per, h0, C, M, "cupy", 0.0, 0, False, False, 0, 1.0))
+
+
+@pytest.mark.gpu
+def test_cuda_neuron_and_layer_use_it_under_auto_and_agree_with_the_fft_path():
+    _cupy()
+    torch.manual_seed(0)
+    x = torch.randn(500, 3, 6, device="cuda") * 1.5
+    fused = snn_ssm.SSMDendriteLIF(6, d_state=4).cuda()
+    fft = snn_ssm.SSMDendriteLIF(6, d_state=4, backend="torch").cuda()
+    fft.load_state_dict(fused.state_dict())
+    assert fused_backend("cuda", torch.float32, fused.options, "auto", 3, 2, 500) == "cupy"
+    with torch.no_grad():
+        a, b = fused(x), fft(x)
+    assert float(a.mean()) > 0.02 and float((a != b).float().mean()) < 0.01
+    layer = snn_ssm.SpikingS4D(8, d_state=4).cuda()
+    twin = snn_ssm.SpikingS4D(8, d_state=4, backend="torch").cuda()
+    twin.load_state_dict(layer.state_dict())
+    z = torch.randn(300, 2, 8, device="cuda")
+    out, ref = layer(z), twin(z)
+    torch.testing.assert_close(out, ref, rtol=0.05, atol=0.05)
+    out.square().sum().backward()
+    ref.square().sum().backward()
+    for name, p in layer.named_parameters():
+        if p.grad is not None:
+            assert torch.isfinite(p.grad).all(), name
+
+
+@pytest.mark.gpu
+@settings(max_examples=25, deadline=None)
+@given(T=st.integers(1, 300), B=st.integers(1, 5), C=st.integers(1, 9), N=st.sampled_from([2, 4, 6, 16, 24, 64]),
+       soma=st.sampled_from(SOMA), seed=st.integers(0, 10_000))
+def test_cuda_fuzz_against_the_recurrence(T, B, C, N, soma, seed):
+    """float64, random shapes and soma options: spikes equal, states and gradients to 1e-9 relative."""
+    _cupy()
+    x, params = _inputs(T, B, C, seed=seed), _params(C, N, seed=seed)
+    out_k, g_k = _grads(lambda *a, **k: ssm_lif(*a, backend="cupy", **k), *_cuda([x]), _cuda(params), None, None,
+                        soma)
+    out_r, g_r = _grads(ssm_lif_recurrence, x, params, None, None, soma)
+    assert torch.equal(out_k[0].cpu(), out_r[0])
+    for a, b in zip(out_k[1:], out_r[1:]):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-9, atol=1e-9)
+    for a, b in zip(g_k[:-2], g_r[:-2]):
+        assert float((a.cpu() - b).abs().max()) <= 1e-9 * max(1.0, float(b.abs().max()))

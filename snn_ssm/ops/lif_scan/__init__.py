@@ -14,40 +14,16 @@ README.md.
 from __future__ import annotations
 
 import math
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
-from ...functional.lif import SomaOptions, seq
-from ...functional.surrogate import NamedSurrogate
+from ...functional.lif import KERNEL_SURROGATES, KernelOptions, SomaOptions, seq
 from ..dispatch import choose
 
 __all__ = ["lif_scan", "lif_scan_ref", "scan", "KernelOptions", "KERNEL_SURROGATES"]
 
-_RESET_CODE = {"hard": 0, "soft": 1, "none": 2}
-_SURROGATE_CODE = {"triangle": 0, "atan": 1, "sigmoid": 2}
-KERNEL_SURROGATES = tuple(_SURROGATE_CODE)  # the named surrogates every kernel implements
 _HALF = (torch.float16, torch.bfloat16)
-
-
-class KernelOptions(NamedTuple):
-    """The soma options as the kernels read them (numbers and codes, no Python objects)."""
-
-    v_reset: float
-    reset: int  # 0 hard, 1 soft, 2 none
-    detach_reset: bool
-    local: bool  # grad_mode == "local"
-    surrogate: int  # 0 triangle, 1 atan, 2 sigmoid
-    alpha: float
-
-    @staticmethod
-    def of(opts: SomaOptions) -> "KernelOptions | None":
-        """The kernel form of ``opts``, or ``None`` when its surrogate has no kernel implementation."""
-        fire = opts.fire
-        if not isinstance(fire, NamedSurrogate) or fire.name not in _SURROGATE_CODE:
-            return None
-        return KernelOptions(opts.v_reset, _RESET_CODE[opts.reset], opts.detach_reset, opts.grad_mode == "local",
-                             _SURROGATE_CODE[fire.name], fire.alpha)
 
 
 def _impl(name: str):
@@ -279,7 +255,8 @@ def scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th, opts: SomaOptions
          skip_input: torch.Tensor | None = None, skip_weight=None, backend: str | None = None):
     """:func:`lif_scan` for a caller that has checked its arguments and built ``opts`` (the neurons): no value
     checks and no host synchronisation here, only the device check that keeps host pointers out of the kernels."""
-    name, kopts = _plan(y.device.type, y.dtype, opts, backend)
+    kopts = opts.kernel
+    name = _plan(y.device.type, y.dtype, kopts, backend)
     if name == "torch":
         return _reference(y, v0, beta, v_th, opts, skip_input, skip_weight)
     for arg, p in (("v0", v0), ("beta", beta), ("v_th", v_th), ("skip_input", skip_input),
@@ -291,10 +268,11 @@ def scan(y: torch.Tensor, v0: torch.Tensor | None, beta, v_th, opts: SomaOptions
 
 
 @torch.compiler.assume_constant_result  # under torch.compile: decided once, when compiling
-def _plan(device_type: str, dtype: torch.dtype, opts: SomaOptions, backend: str | None):
-    """``(backend name, kernel options)`` for a call; plain Python (the options' surrogate, the environment)."""
-    kopts = KernelOptions.of(opts)
-    return choose("lif_scan", device_type, _support(device_type, dtype, kopts), backend), kopts
+def _plan(device_type: str, dtype: torch.dtype, kopts: KernelOptions | None, backend: str | None) -> str:
+    """The backend name for a call; plain Python (the environment, what is installed). Its arguments are numbers,
+    strings and named tuples only: torch < 2.13 cannot hand a frozen dataclass (SomaOptions) to such a function
+    under torch.compile."""
+    return choose("lif_scan", device_type, _support(device_type, dtype, kopts), backend)
 
 
 def _launch(y, v0, beta, v_th, skip_input, skip_weight, name: str, kopts: KernelOptions):

@@ -8,6 +8,8 @@ its checkpoint into a ``[CHUNK, N]`` scratch (L2-resident) and walks it in rever
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -151,8 +153,15 @@ def _grid(N):
     return (triton.cdiv(N, BLOCK),)
 
 
+@functools.lru_cache(maxsize=256)
+def _scalar_tensor(dtype, device, v_reset, alpha):
+    return torch.tensor([v_reset, alpha], dtype=dtype, device=device)
+
+
 def _scalars(like, v_reset, alpha=0.0):
-    return torch.tensor([v_reset, alpha], dtype=like.dtype, device=like.device)
+    """``[v_reset, alpha]`` on the device, made once per value: a host-to-device copy in every call would cost a
+    transfer and could not be recorded in a CUDA graph (a captured step replays the tensor made before capture)."""
+    return _scalar_tensor(like.dtype, like.device, float(v_reset), float(alpha))
 
 
 def launch_forward(y, v0, beta, k, opts, skip=None):

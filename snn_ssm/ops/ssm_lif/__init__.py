@@ -10,9 +10,10 @@ Per neuron (channel c) and complex mode n::
 :func:`ssm_lif` takes the discretised parameters (``S4DDendrite.discrete``: complex ``dA``, ``dB``, ``C`` ``[C, N/2]``,
 ``D`` ``[C]``), the soma's β and v_th, optional initial states (``h0`` ``[B, C, M, N/2]`` complex, ``v0`` ``[B, C, *]``)
 and the soma options, and returns ``(spikes [T, B, C, *], h_T, v_T)`` with gradients for x, every parameter and the
-initial states. Only the spikes and a checkpoint of (h, v) every 64 steps are stored; the backward recomputes each
-chunk from its checkpoint (see this folder's README.md for the adjoint). Backend: numba (CPU, float32/float64,
-the kernels' surrogates); everything else runs the reference.
+initial states. Only the spikes and a checkpoint of (h, v) every chunk (128 steps in numba, 32 in CuPy) are
+stored; the backward recomputes each chunk from its checkpoint (see this folder's README.md for the adjoint).
+Backends: CuPy (CUDA; float32/float64 and half-precision inputs with a float32 state) and numba (CPU,
+float32/float64), with the kernels' surrogates; everything else runs the reference.
 """
 from __future__ import annotations
 
@@ -30,8 +31,15 @@ __all__ = ["ssm_lif", "ssm_lif_ref", "ssm_lif_recurrence", "scan", "fused_backen
 
 
 def _impl(name: str):
-    from . import numba as impl
+    if name == "cupy":
+        from . import cupy as impl
+    else:
+        from . import numba as impl
     return impl
+
+
+_NO_SURROGATE = "its surrogate has no kernel (kernels implement triangle, atan and sigmoid)"
+_GPU_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
 def _support(device_type: str, dtype: torch.dtype, kopts: KernelOptions | None) -> dict:
@@ -39,17 +47,20 @@ def _support(device_type: str, dtype: torch.dtype, kopts: KernelOptions | None) 
         numba = f"device {device_type} (numba runs on cpu)"
     elif dtype not in (torch.float32, torch.float64):
         numba = f"dtype {dtype} (it takes torch.float32, torch.float64)"
-    elif kopts is None:
-        numba = "its surrogate has no kernel (kernels implement triangle, atan and sigmoid)"
     else:
-        numba = None
-    return {"numba": numba}
+        numba = None if kopts is not None else _NO_SURROGATE
+    if device_type != "cuda":
+        cupy = f"device {device_type} (cupy runs on cuda)"
+    elif dtype not in _GPU_DTYPES:
+        cupy = f"dtype {dtype} (it takes float32, float64, float16, bfloat16)"
+    else:
+        cupy = None if kopts is not None else _NO_SURROGATE
+    return {"numba": numba, "cupy": cupy}
 
 
-@torch.compiler.assume_constant_result
-def _plan(device_type: str, dtype: torch.dtype, opts: SomaOptions, backend: str | None):
-    kopts = KernelOptions.of(opts)
-    return choose("ssm_lif", device_type, _support(device_type, dtype, kopts), backend), kopts
+@torch.compiler.assume_constant_result  # numbers, strings and named tuples only (see lif_scan's _plan)
+def _plan(device_type: str, dtype: torch.dtype, kopts: KernelOptions | None, backend: str | None) -> str:
+    return choose("ssm_lif", device_type, _support(device_type, dtype, kopts), backend)
 
 
 # CPU cost model of the two paths per channel and step, fitted to bench_block-style measurements on two cores
@@ -59,20 +70,31 @@ _CPU_FFT_PER_NEURON, _CPU_KERNEL_PER_MODE, _CPU_FUSED_PER_MODE = 7.0e-6, 4.3e-5,
 
 
 @torch.compiler.assume_constant_result
+def _fused_kernel(device_type: str, dtype: torch.dtype, kopts: KernelOptions | None,
+                  backend: str | None) -> str | None:
+    """The fused kernel a call may use (requested or ``auto``, installed, supporting it), else ``None``."""
+    requested = requested_backend(backend)
+    kernel = {"cpu": "numba", "cuda": "cupy"}.get(device_type)
+    if kernel is None or requested not in ("auto", kernel) or not available(kernel):
+        return None
+    return kernel if _support(device_type, dtype, kopts)[kernel] is None else None
+
+
+@torch.compiler.assume_constant_result
+def _requested_explicitly(backend: str | None) -> bool:
+    return requested_backend(backend) != "auto"
+
+
 def fused_backend(device_type: str, dtype: torch.dtype, opts: SomaOptions, backend: str | None, neurons: int,
                   modes: int, steps: int) -> str | None:
     """The backend a neuron or layer runs the fused kernel with, or ``None`` to keep its FFT + ``lif_scan`` path:
-    an explicit ``"numba"`` (or ``use_backend("numba")``) when the kernel supports the call; ``"auto"`` on the CPU
-    when numba is installed and the cost model says the fused pass is faster (``neurons`` = batch × positions per
-    channel, ``modes`` = N/2, ``steps`` = T). Never raises: a backend the fused op lacks (CuPy, Triton) keeps the
-    other path, where it runs the soma."""
-    requested = requested_backend(backend)
-    if requested not in ("auto", "numba") or device_type != "cpu" or not available("numba"):
-        return None
-    if _support(device_type, dtype, KernelOptions.of(opts))["numba"] is not None:
-        return None
-    if requested == "numba":
-        return "numba"
+    an explicit ``"numba"`` or ``"cupy"`` (or ``use_backend(...)``) when that kernel supports the call; ``"auto"``
+    on CUDA when CuPy is installed, and on the CPU when numba is installed and the cost model says the fused pass
+    is faster (``neurons`` = batch × positions per channel, ``modes`` = N/2, ``steps`` = T). Never raises: a
+    backend the fused op lacks (Triton) keeps the other path, where it runs the soma."""
+    kernel = _fused_kernel(device_type, dtype, opts.kernel, backend)
+    if kernel is None or device_type == "cuda" or _requested_explicitly(backend):
+        return kernel
     fft = _CPU_FFT_PER_NEURON * neurons * math.log2(2 * steps) + _CPU_KERNEL_PER_MODE * modes
     return "numba" if _CPU_FUSED_PER_MODE * neurons * modes < fft else None
 
@@ -92,7 +114,7 @@ def _op(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, Cc: torch.Tensor, D
 @_op.register_fake
 def _(x, dA, dB, Cc, D, beta, k, v0, h0, channels, M, backend, *opts):
     rows = (x.shape[0] + _impl(backend).CHUNK - 1) // _impl(backend).CHUNK + 1
-    return torch.empty_like(x), x.new_empty((rows, x.shape[1])), dA.new_empty((rows, dA.shape[1], x.shape[1]))
+    return torch.empty_like(x), beta.new_empty((rows, x.shape[1])), dA.new_empty((rows, dA.shape[1], x.shape[1]))
 
 
 @torch.library.custom_op("snn_ssm::ssm_lif_backward", mutates_args=())
@@ -109,7 +131,7 @@ def _backward_op(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, Cc: torch.
 def _(x, dA, dB, Cc, D, beta, k, ck_v, ck_h, g_s, g_vT, g_hT, *rest):
     N, modes = x.shape[1], dA.shape[1]
     per_mode = [dA.new_empty((modes, N)) for _ in range(3)]
-    return [torch.empty_like(x), *per_mode, *(x.new_empty(N) for _ in range(4)), dA.new_empty((modes, N))]
+    return [torch.empty_like(x), *per_mode, *(beta.new_empty(N) for _ in range(4)), dA.new_empty((modes, N))]
 
 
 def _setup(ctx, inputs, output):
@@ -155,15 +177,17 @@ def _launch(x, dA, dB, Cc, D, beta, v_th, h0, v0, name: str, kopts: KernelOption
     M = math.prod(x.shape[3:])
     step_shape = x.shape[1:]
     modes = dA.shape[1]
+    # Parameters and states in float32 (float64 for float64 input), whatever the input's precision.
+    real = torch.float64 if x.dtype == torch.float64 else torch.float32
     complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
-    beta_n = _per_neuron(_channel_view(beta, len(step_shape)) if isinstance(beta, torch.Tensor) else beta, x.dtype, x,
+    beta_n = _per_neuron(_channel_view(beta, len(step_shape)) if isinstance(beta, torch.Tensor) else beta, real, x,
                          step_shape)
-    inv = 1.0 / v_th.to(x.dtype) if isinstance(v_th, torch.Tensor) else 1.0 / v_th
-    k_n = _per_neuron(_channel_view(inv, len(step_shape)) if isinstance(inv, torch.Tensor) else inv, x.dtype, x,
+    inv = 1.0 / v_th.to(real) if isinstance(v_th, torch.Tensor) else 1.0 / v_th
+    k_n = _per_neuron(_channel_view(inv, len(step_shape)) if isinstance(inv, torch.Tensor) else inv, real, x,
                       step_shape)
-    D_n = _per_neuron(_channel_view(D, len(step_shape)), x.dtype, x, step_shape)
-    v0_n = (torch.zeros(step_shape, dtype=x.dtype, device=x.device) if v0 is None
-            else v0.to(x.dtype).expand(step_shape)).reshape(-1)
+    D_n = _per_neuron(_channel_view(D, len(step_shape)), real, x, step_shape)
+    v0_n = (torch.zeros(step_shape, dtype=real, device=x.device) if v0 is None
+            else v0.to(real).expand(step_shape)).reshape(-1)
     h0_n = (torch.zeros((B * channels * M, modes), dtype=complex_dtype, device=x.device) if h0 is None
             else h0.to(complex_dtype).reshape(B * channels * M, modes))
     s, ck_v, ck_h = _op(x.reshape(T, -1), dA.to(complex_dtype), dB.to(complex_dtype), Cc.to(complex_dtype), D_n,
@@ -205,7 +229,8 @@ def _recurrence(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions):
 
 def scan(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions, backend: str | None = None):
     """:func:`ssm_lif` for a caller that has checked its arguments (the neurons)."""
-    name, kopts = _plan(x.device.type, x.dtype, opts, backend)
+    kopts = opts.kernel
+    name = _plan(x.device.type, x.dtype, kopts, backend)
     if name == "torch":
         return _fft_path(x, dA, dB, C, D, beta, v_th, h0, v0, opts)
     return _launch(x, dA, dB, C, D, beta, v_th, h0, v0, name, kopts)
@@ -225,7 +250,7 @@ def ssm_lif(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor
         h0: complex ``[B, C, M, N/2]`` (``M`` = the positions ``*`` flattened); v0: ``[B, C, *]``. Default: rest.
         v_reset, reset, detach_reset, grad_mode, surrogate, alpha: the soma options
             (:class:`~snn_ssm.functional.lif.SomaOptions`).
-        backend: ``"auto"``, ``"torch"`` (the reference) or ``"numba"``; ``None`` follows
+        backend: ``"auto"``, ``"torch"`` (the reference), ``"numba"`` or ``"cupy"``; ``None`` follows
             :func:`snn_ssm.ops.use_backend`.
 
     Examples::

@@ -1,0 +1,348 @@
+"""CuPy (CUDA C++) kernels for the fused SSM-dendrite LIF: a few threads per neuron, each holding a slice of its
+modes in registers, time sequential; see ``README.md``.
+
+A neuron's ``K = N/2`` complex modes are split over ``G`` neighbouring lanes of a warp (``P = K/G`` modes each,
+``G`` in 1, 2, 4, 8): each lane steps its modes, the lanes sum ``Re Σ C h`` with a butterfly of warp shuffles, and
+every lane of the group then steps the same soma (the lanes agree bit for bit, so no broadcast is needed). Small
+batches fill the GPU because a neuron is ``G`` threads, not one.
+
+The forward writes spikes and, every ``CHUNK`` steps, the membrane and the complex state. The backward walks the
+chunks in reverse: (a) it recomputes the chunk from its checkpoint with the forward's own operations (bit-identical,
+so the spikes and membranes are the forward's), keeping each step's soma input and membrane in shared memory and
+the state every ``SUB`` steps in registers; (b) it runs the soma's adjoint backwards over the chunk; (c) for each
+sub-chunk, newest first, it recomputes the ``SUB + 1`` states in registers and runs the dendrite's adjoint over them,
+accumulating the per-neuron parameter gradients in registers. The complex products are written with explicit fused
+multiply-adds and everything else is compiled with ``--fmad=false``, so the forward and the recomputations round
+identically. One module is compiled per (input dtype, K) at first use; CuPy caches the binary on disk.
+"""
+from __future__ import annotations
+
+import cupy
+import numpy
+import torch
+
+from ..lif_scan.cupy import _ptr, _stream
+
+CHUNK = 32  # checkpoint interval: 8·K/CHUNK bytes per neuron-step in fp32 (8 at N = 64)
+SUB = 8  # backward sub-chunk whose states are held in registers
+THREADS = 64  # per block (32 for float64), so that the backward's shared chunk buffers fit 48 KiB for any split
+# The most lanes per neuron, forward and backward: the fastest of bench_ssm_lif.py's sweep on an H200
+# (benchmarks/results/ssm_lif_cuda_2026-12-01.md; 4 and 16 at N = 64, i.e. 8 and 2 modes per lane).
+FWD_GROUP = 4
+BWD_GROUP = 16
+
+_SOURCE = r"""
+#define K %(modes)d
+#define G %(group)d
+#define P (K / G)
+#define CHUNK %(chunk)d
+#define SUB %(sub)d
+#define THREADS %(threads)d
+#define NB (THREADS / G)
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+typedef %(io)s io_t;
+typedef %(real)s real;
+typedef %(real2)s real2;
+#define FMA %(fma)s
+
+__device__ __forceinline__ real surrogate(real x, real alpha, int code) {
+    if (code == 0) { real g = alpha - alpha * alpha * fabs(x); return g > (real)0 ? g : (real)0; }
+    if (code == 1) { real z = (real)1.5707963267948966 * alpha * x; return (alpha / (real)2) / ((real)1 + z * z); }
+    real sg = (real)1 / ((real)1 + exp(-alpha * x));
+    return alpha * sg * ((real)1 - sg);
+}
+
+__device__ __forceinline__ real group_sum(real a) {
+    #pragma unroll
+    for (int o = G / 2; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+    return a;
+}
+
+// The lane's modes one step on, h <- A h + B x in place; returns its share of Re sum C h.
+__device__ __forceinline__ real advance(const real* ar, const real* ai, const real* br, const real* bi,
+                                        const real* cr, const real* ci, real* hr, real* hi, real xt) {
+    real acc = (real)0;
+    #pragma unroll
+    for (int j = 0; j < P; ++j) {
+        const real r = FMA(ar[j], hr[j], FMA(-ai[j], hi[j], br[j] * xt));
+        const real i = FMA(ar[j], hi[j], FMA(ai[j], hr[j], bi[j] * xt));
+        hr[j] = r;
+        hi[j] = i;
+        acc = FMA(cr[j], r, FMA(-ci[j], i, acc));
+    }
+    return acc;
+}
+
+__device__ __forceinline__ real reset_of(real u, real sp, real v_reset, int reset) {
+    if (reset == 0) return u - sp * (u - v_reset);
+    if (reset == 1) return u - sp;
+    return u;
+}
+
+#define LOAD_PARAMS                                                                                            \
+    const long long tid = (long long)blockIdx.x * THREADS + threadIdx.x;                                      \
+    const long long n_raw = tid / G;                                                                           \
+    const int g = (int)(tid %% G);                                                                             \
+    const bool active = n_raw < N;                                                                             \
+    const long long n = active ? n_raw : N - 1;                                                                \
+    const int c = (int)((n / M) %% channels);                                                                  \
+    real ar[P], ai[P], br[P], bi[P], cr[P], ci[P], hr[P], hi[P];                                              \
+    _Pragma("unroll") for (int j = 0; j < P; ++j) {                                                           \
+        const int m = g * P + j;                                                                               \
+        const real2 a = dA[c * K + m], b = dB[c * K + m], cc = Cc[c * K + m];                                \
+        ar[j] = a.x; ai[j] = a.y; br[j] = b.x; bi[j] = b.y; cr[j] = cc.x; ci[j] = cc.y;                     \
+    }                                                                                                          \
+    const real d = D[n], bb = beta[n], kk = k[n];
+
+extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_fwd(
+        const io_t* __restrict__ x, const real2* __restrict__ dA, const real2* __restrict__ dB,
+        const real2* __restrict__ Cc, const real* __restrict__ D, const real* __restrict__ beta,
+        const real* __restrict__ k, const real* __restrict__ v0, const real2* __restrict__ h0,
+        io_t* __restrict__ s, real* __restrict__ ck_v, real2* __restrict__ ck_h, const real v_reset,
+        const long long T, const long long N, const int channels, const long long M, const int reset) {
+    LOAD_PARAMS
+    #pragma unroll
+    for (int j = 0; j < P; ++j) { const real2 h = h0[n * K + g * P + j]; hr[j] = h.x; hi[j] = h.y; }
+    real v = v0[n];
+    const bool writer = active && g == 0;
+    // The inputs of the next 8 steps are loaded while the current 8 are computed (they do not depend on the state).
+    real cur[8], nxt[8];
+    #pragma unroll
+    for (int i = 0; i < 8; ++i) cur[i] = i < T ? (real)x[i * N + n] : (real)0;
+    for (long long t0 = 0; t0 < T; t0 += 8) {
+        #pragma unroll
+        for (int i = 0; i < 8; ++i) nxt[i] = t0 + 8 + i < T ? (real)x[(t0 + 8 + i) * N + n] : (real)0;
+        if (t0 %% CHUNK == 0 && active) {
+            const long long row = t0 / CHUNK;
+            if (g == 0) ck_v[row * N + n] = v;
+            #pragma unroll
+            for (int j = 0; j < P; ++j) ck_h[(row * K + g * P + j) * N + n] = make_real2(hr[j], hi[j]);
+        }
+        #pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            if (t0 + i < T) {
+                const real xt = cur[i];
+                const real acc = group_sum(advance(ar, ai, br, bi, cr, ci, hr, hi, xt));
+                const real y = (acc + acc) + d * xt;
+                const real u = bb * v + y * kk;
+                const real sp = (u - (real)1 >= (real)0) ? (real)1 : (real)0;
+                if (writer) s[(t0 + i) * N + n] = (io_t)sp;
+                v = reset_of(u, sp, v_reset, reset);
+            }
+        }
+        #pragma unroll
+        for (int i = 0; i < 8; ++i) cur[i] = nxt[i];
+    }
+    if (active) {
+        const long long row = (T + CHUNK - 1) / CHUNK;
+        if (g == 0) ck_v[row * N + n] = v;
+        #pragma unroll
+        for (int j = 0; j < P; ++j) ck_h[(row * K + g * P + j) * N + n] = make_real2(hr[j], hi[j]);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_bwd(
+        const io_t* __restrict__ x, const real2* __restrict__ dA, const real2* __restrict__ dB,
+        const real2* __restrict__ Cc, const real* __restrict__ D, const real* __restrict__ beta,
+        const real* __restrict__ k, const real* __restrict__ ck_v, const real2* __restrict__ ck_h,
+        const io_t* __restrict__ gs, const real* __restrict__ gvT, const real2* __restrict__ ghT,
+        io_t* __restrict__ gx, real2* __restrict__ gA, real2* __restrict__ gB, real2* __restrict__ gC,
+        real* __restrict__ gD, real* __restrict__ gbeta, real* __restrict__ gk, real* __restrict__ gv0,
+        real2* __restrict__ gh0, const real v_reset, const real alpha, const long long T, const long long N,
+        const int channels, const long long M, const int reset, const int detach, const int local,
+        const int sg_code) {
+    LOAD_PARAMS
+    // Per neuron of the block, one chunk of: inputs, spike gradients, soma inputs, membranes, soma-input gradients
+    // (rows padded by one so that the neurons of a warp fall in different banks).
+    __shared__ real sh_x[NB][CHUNK + 1], sh_gs[NB][CHUNK + 1], sh_y[NB][CHUNK + 1], sh_v[NB][CHUNK + 1],
+        sh_g[NB][CHUNK + 1];
+    const int ln = threadIdx.x / G;
+    real lr[P], li[P], ga_r[P], ga_i[P], gb_r[P], gb_i[P], gc_r[P], gc_i[P];
+    #pragma unroll
+    for (int j = 0; j < P; ++j) {
+        const real2 l = ghT[(g * P + j) * N + n];
+        lr[j] = l.x; li[j] = l.y;
+        ga_r[j] = ga_i[j] = gb_r[j] = gb_i[j] = gc_r[j] = gc_i[j] = (real)0;
+    }
+    real gv = gvT[n], gd = 0, gbb = 0, gkk = 0;
+    const long long n_chunks = (T + CHUNK - 1) / CHUNK;
+    for (long long ch = n_chunks - 1; ch >= 0; --ch) {
+        const long long t0 = ch * CHUNK;
+        const int L = (int)(T - t0 < CHUNK ? T - t0 : CHUNK);
+        #pragma unroll
+        for (int j = 0; j < P; ++j) { const real2 h = ck_h[(ch * K + g * P + j) * N + n]; hr[j] = h.x; hi[j] = h.y; }
+        real v = ck_v[ch * N + n];
+        // The chunk's inputs and spike gradients, loaded once by the lanes of the group together.
+        for (int i = g; i < L; i += G) {
+            sh_x[ln][i] = (real)x[(t0 + i) * N + n];
+            sh_gs[ln][i] = (real)gs[(t0 + i) * N + n];
+        }
+        __syncwarp();
+        // (a) the chunk again, as the forward computed it; the state every SUB steps kept in registers
+        real sr[CHUNK / SUB][P], si[CHUNK / SUB][P];
+        #pragma unroll
+        for (int sb = 0; sb < CHUNK / SUB; ++sb) {
+            #pragma unroll
+            for (int j = 0; j < P; ++j) { sr[sb][j] = hr[j]; si[sb][j] = hi[j]; }
+            #pragma unroll
+            for (int ii = 0; ii < SUB; ++ii) {
+                const int i = sb * SUB + ii;
+                if (i < L) {
+                    const real xt = sh_x[ln][i];
+                    const real acc = group_sum(advance(ar, ai, br, bi, cr, ci, hr, hi, xt));
+                    const real y = (acc + acc) + d * xt;
+                    const real u = bb * v + y * kk;
+                    const real sp = (u - (real)1 >= (real)0) ? (real)1 : (real)0;
+                    if (g == 0) { sh_y[ln][i] = y; sh_v[ln][i] = v; }
+                    v = reset_of(u, sp, v_reset, reset);
+                }
+            }
+        }
+        __syncwarp();
+        // (b) the soma's adjoint over the chunk, newest step first (every lane of the group alike)
+        for (int i = L - 1; i >= 0; --i) {
+            const real y = sh_y[ln][i], vp = sh_v[ln][i];
+            const real u = bb * vp + y * kk;
+            const real sp = (u - (real)1 >= (real)0) ? (real)1 : (real)0;
+            real g_spike = sh_gs[ln][i], gu;
+            if (reset == 0) { gu = gv * ((real)1 - sp); if (!detach) g_spike -= gv * (u - v_reset); }
+            else if (reset == 1) { gu = gv; if (!detach) g_spike -= gv; }
+            else gu = gv;
+            gu += g_spike * surrogate(u - (real)1, alpha, sg_code);
+            gkk += gu * y;
+            gbb += gu * vp;
+            gv = local ? (real)0 : gu * bb;
+            if (g == 0) sh_g[ln][i] = gu * kk;
+        }
+        __syncwarp();
+        // (c) the dendrite's adjoint, sub-chunk by sub-chunk, newest first; lambda = dL/dh after the step
+        #pragma unroll
+        for (int sb = CHUNK / SUB - 1; sb >= 0; --sb) {
+            if (sb * SUB < L) {
+                real hs_r[SUB + 1][P], hs_i[SUB + 1][P];
+                #pragma unroll
+                for (int j = 0; j < P; ++j) { hr[j] = hs_r[0][j] = sr[sb][j]; hi[j] = hs_i[0][j] = si[sb][j]; }
+                #pragma unroll
+                for (int ii = 0; ii < SUB; ++ii) {
+                    const real xt = sb * SUB + ii < L ? sh_x[ln][sb * SUB + ii] : (real)0;
+                    advance(ar, ai, br, bi, cr, ci, hr, hi, xt);
+                    #pragma unroll
+                    for (int j = 0; j < P; ++j) { hs_r[ii + 1][j] = hr[j]; hs_i[ii + 1][j] = hi[j]; }
+                }
+                #pragma unroll
+                for (int ii = SUB - 1; ii >= 0; --ii) {
+                    const int i = sb * SUB + ii;
+                    if (i < L) {
+                        const long long t = t0 + i;
+                        const real xt = sh_x[ln][i];
+                        const real gy = sh_g[ln][i], g2 = gy + gy;
+                        real part = (real)0;
+                        #pragma unroll
+                        for (int j = 0; j < P; ++j) {
+                            const real pr = lr[j] + g2 * cr[j], pi = li[j] - g2 * ci[j];
+                            gc_r[j] += g2 * hs_r[ii + 1][j];
+                            gc_i[j] -= g2 * hs_i[ii + 1][j];
+                            part += pr * br[j] + pi * bi[j];
+                            gb_r[j] += pr * xt;
+                            gb_i[j] += pi * xt;
+                            const real hpr = hs_r[ii][j], hpi = hs_i[ii][j];
+                            ga_r[j] += pr * hpr + pi * hpi;
+                            ga_i[j] += pi * hpr - pr * hpi;
+                            lr[j] = pr * ar[j] + pi * ai[j];
+                            li[j] = pi * ar[j] - pr * ai[j];
+                        }
+                        part = group_sum(part);
+                        gd += gy * xt;
+                        if (active && g == 0) gx[t * N + n] = (io_t)(gy * d + part);
+                    }
+                }
+            }
+        }
+        __syncwarp();
+    }
+    if (!active) return;
+    #pragma unroll
+    for (int j = 0; j < P; ++j) {
+        const long long o = (long long)(g * P + j) * N + n;
+        gA[o] = make_real2(ga_r[j], ga_i[j]);
+        gB[o] = make_real2(gb_r[j], gb_i[j]);
+        gC[o] = make_real2(gc_r[j], gc_i[j]);
+        gh0[o] = make_real2(lr[j], li[j]);
+    }
+    if (g == 0) { gD[n] = gd; gbeta[n] = gbb; gk[n] = gkk; gv0[n] = gv; }
+}
+"""
+
+_modules: dict = {}
+# input dtype -> (C type of the input, C type of the state, its 2-vector, the fused multiply-add, numpy type)
+_TYPES = {torch.float32: ("float", "float", "float2", "fmaf", numpy.float32),
+          torch.float64: ("double", "double", "double2", "fma", numpy.float64),
+          torch.float16: ("__half", "float", "float2", "fmaf", numpy.float32),
+          torch.bfloat16: ("__nv_bfloat16", "float", "float2", "fmaf", numpy.float32)}
+
+
+def group_size(modes: int, largest: int = 8) -> int:
+    """Lanes per neuron: the largest power of two up to ``largest`` that divides ``modes`` and leaves each lane 2
+    modes or more, else 1."""
+    return next((g for g in (16, 8, 4, 2) if g <= largest and modes % g == 0 and modes // g >= 2), 1)
+
+
+def _module(dtype: torch.dtype, modes: int, group: int, threads: int):
+    key = (dtype, modes, group, threads, CHUNK, SUB)
+    if key not in _modules:
+        io, real, real2, fma, _ = _TYPES[dtype]
+        code = _SOURCE % {"modes": modes, "group": group, "chunk": CHUNK, "sub": SUB, "threads": threads, "io": io,
+                          "real": real, "real2": real2, "fma": fma}
+        code = code.replace("make_real2", "make_" + real2)
+        _modules[key] = cupy.RawModule(code=code, options=("--fmad=false", "-std=c++14"))
+    return _modules[key]
+
+
+def _run(name: str, dtype: torch.dtype, modes: int, N: int, args) -> None:
+    group = group_size(modes, FWD_GROUP if name.endswith("fwd") else BWD_GROUP)
+    threads = THREADS // 2 if dtype == torch.float64 else THREADS
+    kernel = _module(dtype, modes, group, threads).get_function(name)
+    blocks = (N * group + threads - 1) // threads
+    kernel((blocks,), (threads,), args, stream=_stream())
+
+
+def _state_dtype(x: torch.Tensor) -> torch.dtype:
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def launch_forward(x, dA, dB, Cc, D, beta, k, v0, h0, opts, channels: int, M: int):
+    """``(spikes [T, N], ck_v [ceil(T/CHUNK) + 1, N], ck_h [ceil(T/CHUNK) + 1, N/2, N] complex)``; the last rows
+    hold v_T and h_T (modes first). ``x`` may be half precision; parameters and states are float32 (float64 for
+    float64 input); ``h0`` is ``[N, N/2]``."""
+    T, N = x.shape
+    modes = dA.shape[1]
+    rows = (T + CHUNK - 1) // CHUNK + 1
+    real = _TYPES[x.dtype][4]
+    spikes = torch.empty_like(x)
+    ck_v = torch.empty((rows, N), dtype=beta.dtype, device=x.device)
+    ck_h = torch.empty((rows, modes, N), dtype=dA.dtype, device=x.device)
+    _run("ssm_lif_fwd", x.dtype, modes, N,
+         (_ptr(x), _ptr(dA), _ptr(dB), _ptr(Cc), _ptr(D), _ptr(beta), _ptr(k), _ptr(v0), _ptr(h0), _ptr(spikes),
+          _ptr(ck_v), _ptr(ck_h), real(opts.v_reset), numpy.int64(T), numpy.int64(N), numpy.int32(channels),
+          numpy.int64(M), numpy.int32(opts.reset)))
+    return spikes, ck_v, ck_h
+
+
+def launch_backward(x, dA, dB, Cc, D, beta, k, ck_v, ck_h, g_s, g_vT, g_hT, opts, channels: int, M: int):
+    """``(g_x, g_dA, g_dB, g_C, g_D, g_beta, g_k, g_v0, g_h0)`` as numba's: complex parameter gradients per neuron,
+    modes first ``[N/2, N]``; ``g_hT``/``g_h0`` ``[N/2, N]``."""
+    T, N = x.shape
+    modes = dA.shape[1]
+    real = _TYPES[x.dtype][4]
+    g_s = g_s.to(x.dtype).contiguous()
+    g_x = torch.empty_like(x)
+    gA, gB, gC, gh0 = (torch.empty((modes, N), dtype=dA.dtype, device=x.device) for _ in range(4))
+    g_D, g_beta, g_k, g_v0 = (torch.empty(N, dtype=beta.dtype, device=x.device) for _ in range(4))
+    _run("ssm_lif_bwd", x.dtype, modes, N,
+         (_ptr(x), _ptr(dA), _ptr(dB), _ptr(Cc), _ptr(D), _ptr(beta), _ptr(k), _ptr(ck_v), _ptr(ck_h), _ptr(g_s),
+          _ptr(g_vT), _ptr(g_hT), _ptr(g_x), _ptr(gA), _ptr(gB), _ptr(gC), _ptr(g_D), _ptr(g_beta), _ptr(g_k),
+          _ptr(g_v0), _ptr(gh0), real(opts.v_reset), real(opts.alpha), numpy.int64(T), numpy.int64(N),
+          numpy.int32(channels), numpy.int64(M), numpy.int32(opts.reset), numpy.int32(bool(opts.detach_reset)),
+          numpy.int32(bool(opts.local)), numpy.int32(opts.surrogate)))
+    return g_x, gA, gB, gC, g_D, g_beta, g_k, g_v0, gh0
