@@ -9,6 +9,7 @@ COMMANDS = {"demo": "train a small SpikingSSM on MNIST for a CPU time budget and
             "eval": "evaluate a checkpoint: accuracy, spike rates, synaptic operations, energy",
             "info": "versions, devices, and which kernel backends are available and chosen",
             "generate": "continue a prompt with a trained language model (recurrent, O(1) per token)",
+            "export": "write a trained language model as one .safetensors file (weights + what rebuilds it)",
             "data": "prepare an offline text corpus (kjv) from the dump `make kjv` makes",
             "sdn-train": "train a surrogate dynamic network (SDN) for one leak beta and save its weights",
             "sdn-report": "measure how exactly the shipped SDNs reproduce the exact neuron"}
@@ -31,6 +32,8 @@ def main(argv=None) -> int:
         from .training.cli import info_main as run
     elif argv[0] == "generate":
         from .training.cli import generate_main as run
+    elif argv[0] == "export":
+        from .training.cli import export_main as run
     elif argv[0] == "data":
         from .training.cli import data_main as run
     elif argv[0] == "sdn-train":

@@ -15,7 +15,7 @@ import torch
 
 from ._args import check_device, positive
 
-__all__ = ["train_main", "eval_main", "info_main", "generate_main", "data_main"]
+__all__ = ["train_main", "eval_main", "info_main", "generate_main", "export_main", "data_main"]
 
 
 #: The options that decide which data a run trains on, with their defaults (stored in every checkpoint).
@@ -71,6 +71,29 @@ def _data_options(args, stored: dict | None = None, strict: bool = True) -> dict
     if min(data["listops_sizes"]) < 1:
         raise ValueError(f"--listops-sizes must be three positive counts, got {data['listops_sizes']}")
     return data
+
+
+def _eval_pretrained(p, args) -> dict:
+    from ..models.pretrained import load_pretrained
+    from .lm import build_lm_task, evaluate_lm
+    from .loop import format_report
+
+    try:
+        check_device(args.device)
+        model, tok, meta = load_pretrained(args.pretrained, device=args.device)
+        info = meta.get("info") or {}
+        train_cfg = (info.get("config") or {}).get("train") or {}
+        if "task" not in info or "seq_len" not in train_cfg:
+            raise ValueError(f"{args.pretrained}: its metadata does not say which task and sequence length it was "
+                             f"trained on (write it with `python -m snn_ssm export`)")
+        task = build_lm_task(info["task"], data_dir=args.data_dir, tokenizer=tok, seq_len=train_cfg["seq_len"],
+                             batch=train_cfg["batch"], limit_eval=args.limit_eval)
+        result = evaluate_lm(model, task, args.split, train_cfg["batch"], args.device, monitor=True,
+                             carry=bool(train_cfg.get("carry_state", False)))
+    except (ValueError, FileNotFoundError) as e:
+        p.exit(2, f"error: {e}\n")
+    print(format_report({"model": meta["model_name"], "task": info["task"], "test": result}))
+    return result
 
 
 def _build_task(args, name, data: dict, train_cfg: dict):
@@ -174,11 +197,17 @@ def _lookup(cfg: dict, key: str):
 def eval_main(argv=None) -> dict:
     from .loop import evaluate, format_report, load_checkpoint
 
-    p = argparse.ArgumentParser(prog="python -m snn_ssm eval", description="Evaluate a checkpoint.")
-    p.add_argument("--checkpoint", required=True, help="a run folder (its best.pt) or a checkpoint file")
+    p = argparse.ArgumentParser(prog="python -m snn_ssm eval", description="Evaluate a checkpoint or shipped "
+                                "language-model weights.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="a run folder (its best.pt) or a checkpoint file")
+    src.add_argument("--pretrained", help="shipped weights or a .safetensors file (`python -m snn_ssm export`), "
+                     "evaluated on the task they were trained on (--data-dir as for train)")
     p.add_argument("--split", choices=("val", "test"), default="test")
     _task_args(p)
     args = p.parse_args(argv)
+    if args.pretrained is not None:
+        return _eval_pretrained(p, args)
     try:
         check_device(args.device)
         path = Path(args.checkpoint)
@@ -215,13 +244,26 @@ def _lm_checkpoint(path) -> dict:
     return ckpt
 
 
-def generate_main(argv=None) -> str:
+def _lm_from_checkpoint(path, device):
     from ..data.text import tokenizer_from_state
     from ..registry import create
 
+    ckpt = _lm_checkpoint(path)
+    tok = tokenizer_from_state(ckpt["tokenizer"])
+    model = create(ckpt["model_name"], vocab_size=tok.vocab_size, **ckpt["config"]["model"])
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), tok, ckpt
+
+
+def generate_main(argv=None) -> str:
+    from ..models.pretrained import PRETRAINED, load_pretrained
+
     p = argparse.ArgumentParser(prog="python -m snn_ssm generate", description="Continue a prompt with a trained "
                                 "language model, one recurrent step per token.")
-    p.add_argument("--checkpoint", required=True, help="a run folder (its best.pt) or a checkpoint file")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="a run folder (its best.pt) or a checkpoint file")
+    src.add_argument("--pretrained", help=f"shipped weights ({', '.join(sorted(PRETRAINED))}) or a .safetensors "
+                     "file written by `python -m snn_ssm export`")
     p.add_argument("--prompt", default="", help="the text to continue (default: empty, the model starts alone)")
     p.add_argument("--max-tokens", type=int, default=200)
     p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
@@ -236,11 +278,10 @@ def generate_main(argv=None) -> str:
             positive(args.top_k, "--top-k", integer=True)
         if not args.temperature >= 0:
             raise ValueError(f"--temperature must be >= 0 (0: greedy), got {args.temperature}")
-        ckpt = _lm_checkpoint(args.checkpoint)
-        tok = tokenizer_from_state(ckpt["tokenizer"])
-        model = create(ckpt["model_name"], vocab_size=tok.vocab_size, **ckpt["config"]["model"])
-        model.load_state_dict(ckpt["model"])
-        model = model.to(args.device).eval()
+        if args.pretrained is not None:
+            model, tok, _ = load_pretrained(args.pretrained, device=args.device)
+        else:
+            model, tok, _ = _lm_from_checkpoint(args.checkpoint, args.device)
         prompt = tok.encode(args.prompt) if args.prompt else torch.tensor([tok.encode("\n")[0].item()
                                                                            if tok.kind != "word" else 0])
     except (ValueError, FileNotFoundError) as e:
@@ -255,6 +296,31 @@ def generate_main(argv=None) -> str:
     print(f"[{args.max_tokens} tokens in {seconds:.2f} s: {args.max_tokens / seconds:.0f} tokens/s on {args.device}]",
           file=sys.stderr)
     return text
+
+
+def export_main(argv=None) -> Path:
+    """``python -m snn_ssm export``: a language model's run as one safetensors file (weights + what rebuilds it)."""
+    from ..models.pretrained import save_pretrained
+
+    dtypes = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+    p = argparse.ArgumentParser(prog="python -m snn_ssm export", description="Write a trained language model as "
+                                "one .safetensors file that `generate --pretrained FILE` loads.")
+    p.add_argument("--checkpoint", required=True, help="a run folder (its best.pt) or a checkpoint file")
+    p.add_argument("--out", required=True, help="the .safetensors file to write")
+    p.add_argument("--dtype", choices=sorted(dtypes), default="float16", help="of the floating-point weights")
+    args = p.parse_args(argv)
+    try:
+        model, _, ckpt = _lm_from_checkpoint(args.checkpoint, "cpu")
+    except (ValueError, FileNotFoundError) as e:
+        p.exit(2, f"error: {e}\n")
+    run = Path(args.checkpoint)
+    report = run / "report.json" if run.is_dir() else run.with_name("report.json")
+    info = {"task": ckpt["task"], "config": ckpt["config"], "epoch": ckpt.get("epoch"), "step": ckpt.get("step"),
+            "report": json.loads(report.read_text()) if report.exists() else None}
+    path = save_pretrained(args.out, model, ckpt["model_name"], ckpt["config"]["model"], ckpt["tokenizer"],
+                           dtype=dtypes[args.dtype], info=info)
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, {args.dtype})")
+    return path
 
 
 def data_main(argv=None) -> dict:

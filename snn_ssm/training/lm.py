@@ -20,9 +20,9 @@ LM_TASKS = ("kjv", "wikitext103")
 def build_lm_task(name: str, *, data_dir=None, cache_dir=None, tokenizer: str = "byte", bpe_vocab: int = 8192,
                   seq_len: int, batch: int, limit_train: int | None = None, limit_eval: int | None = None):
     """The :class:`~snn_ssm.training.loop.Task` of a text corpus: ``kjv`` (``data_dir`` made by ``make kjv``, else
-    the embedded sample) with ``tokenizer="byte"`` or ``"bpe"``, or ``wikitext103`` (word level, ``data_dir``
-    required). Each split is one token stream cut into :class:`~snn_ssm.data.text.TokenChunks` of ``seq_len`` in
-    ``batch`` rows; ``limit_train``/``limit_eval`` keep the first that many chunks.
+    the embedded sample) with ``tokenizer="byte"``, ``"bpe"`` or a tokenizer object, or ``wikitext103`` (word level,
+    ``data_dir`` required). Each split is one token stream cut into :class:`~snn_ssm.data.text.TokenChunks` of
+    ``seq_len`` in ``batch`` rows; ``limit_train``/``limit_eval`` keep the first that many chunks.
 
     Examples::
 
@@ -34,7 +34,9 @@ def build_lm_task(name: str, *, data_dir=None, cache_dir=None, tokenizer: str = 
 
     if name == "kjv":
         text = load_kjv(data_dir_from_env(data_dir))
-        if tokenizer == "byte":
+        if not isinstance(tokenizer, str):
+            tok = tokenizer  # a trained model's own (e.g. shipped weights')
+        elif tokenizer == "byte":
             tok = ByteTokenizer()
         elif tokenizer == "bpe":
             tok = BPETokenizer.train(text["train"], bpe_vocab, cache_dir)
