@@ -10,7 +10,7 @@ is the step's, above what the model and optimizer state already hold.
     cd benchmarks && python bench_train.py --device cuda                       # every config x precision
     cd benchmarks && python bench_train.py --device cuda --configs spikingssm/smnist --compile --cuda-graph
     cd benchmarks && python bench_train.py --device cpu --configs spikingssm/smnist --precisions 32 bf16-mixed
-    cd benchmarks && python bench_train.py --device cuda --backends auto triton   # fused kernel vs FFT + LIF scan
+    cd benchmarks && python bench_train.py --device cuda --backends cupy triton   # fused kernel vs FFT + LIF scan
 
 "x fp32" is against the first backend's fp32 row of the same config without compile or graph.
 """
@@ -99,7 +99,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--cuda-graph", action="store_true",
                    help="also time the whole step captured as one CUDA graph (not for 16-mixed: GradScaler syncs)")
     p.add_argument("--backends", nargs="+", default=["auto"],
-                   help="soma backends to compare, e.g. auto (the fused SSM-LIF kernel where it applies) triton "
+                   help="soma backends to compare, e.g. cupy (the fused SSM-LIF kernel where it applies) triton "
                         "(the FFT dendrite + the Triton LIF scan)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)

@@ -201,7 +201,10 @@ def test_auto_chooses_by_the_cost_model_and_never_raises():
     assert fused_backend("cpu", torch.float16, opts, "numba", 16, 2, 1024) is None
     assert fused_backend("cuda", torch.float32, opts, "triton", 16, 2, 1024) is None  # no fused Triton kernel
     cupy = snn_ssm.ops.dispatch.available("cupy")
-    assert fused_backend("cuda", torch.float32, opts, "auto", 4096, 32, 1024) == ("cupy" if cupy else None)
+    assert fused_backend("cuda", torch.float32, opts, "cupy", 4096, 32, 1024) == ("cupy" if cupy else None)
+    from snn_ssm.ops import ssm_lif as op  # auto takes the CUDA kernel only where CUDA_AUTO says so
+    assert fused_backend("cuda", torch.float32, opts, "auto", 4096, 32, 1024) == (
+        "cupy" if cupy and op.CUDA_AUTO else None)
     assert fused_backend("cpu", torch.float32, snn_ssm.SomaOptions(surrogate="fast_sigmoid"), "numba", 16, 2,
                          1024) is None
 
@@ -352,18 +355,18 @@ def test_cuda_custom_op_passes_opcheck():
 
 
 @pytest.mark.gpu
-def test_cuda_neuron_and_layer_use_it_under_auto_and_agree_with_the_fft_path():
+def test_cuda_neuron_and_layer_use_it_and_agree_with_the_fft_path():
     _cupy()
     torch.manual_seed(0)
     x = torch.randn(500, 3, 6, device="cuda") * 1.5
-    fused = snn_ssm.SSMDendriteLIF(6, d_state=4).cuda()
+    fused = snn_ssm.SSMDendriteLIF(6, d_state=4, backend="cupy").cuda()
     fft = snn_ssm.SSMDendriteLIF(6, d_state=4, backend="torch").cuda()
     fft.load_state_dict(fused.state_dict())
-    assert fused_backend("cuda", torch.float32, fused.options, "auto", 3, 2, 500) == "cupy"
+    assert fused_backend("cuda", torch.float32, fused.options, "cupy", 3, 2, 500) == "cupy"
     with torch.no_grad():
         a, b = fused(x), fft(x)
     assert float(a.mean()) > 0.02 and float((a != b).float().mean()) < 0.01
-    layer = snn_ssm.SpikingS4D(8, d_state=4).cuda()
+    layer = snn_ssm.SpikingS4D(8, d_state=4, backend="cupy").cuda()
     twin = snn_ssm.SpikingS4D(8, d_state=4, backend="torch").cuda()
     twin.load_state_dict(layer.state_dict())
     z = torch.randn(300, 2, 8, device="cuda")
