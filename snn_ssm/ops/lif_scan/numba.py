@@ -33,7 +33,27 @@ def _pre(y, x, d, t, lo, hi, skip, out):
 
 
 @functools.lru_cache(maxsize=None)
+def soma_step_fn(reset: int):
+    """One step of the soma as an inlined function: ``(spike, membrane after the reset)`` from the membrane ``v``
+    before the step and the input ``y``. The one definition that every forward and every backward recomputation
+    (here and in ``ssm_lif``) runs, so that they round alike and the recomputed spikes are the forward's."""
+    @numba.njit(inline="always")
+    def step(v, y, beta, k, v_reset, one, zero):
+        u = beta * v + y * k
+        s = one if u - one >= zero else zero
+        if reset == 0:
+            u = u - s * (u - v_reset)
+        elif reset == 1:
+            u = u - s
+        return s, u
+
+    return step
+
+
+@functools.lru_cache(maxsize=None)
 def _forward_kernel(reset: int, skip: bool):
+    step = soma_step_fn(reset)
+
     @numba.njit(parallel=True)
     def forward(y, x, d, v0, beta, k, v_reset, spikes, ckpt):
         T, N = y.shape
@@ -49,14 +69,9 @@ def _forward_kernel(reset: int, skip: bool):
                     ckpt[t // CHUNK, lo:hi] = v
                 yt, st = _pre(y, x, d, t, lo, hi, skip, pre), spikes[t, lo:hi]
                 for j in range(hi - lo):
-                    u = b[j] * v[j] + yt[j] * kk[j]
-                    s = one if u - one >= zero else zero
-                    st[j] = s
-                    if reset == 0:
-                        u = u - s * (u - v_reset)
-                    elif reset == 1:
-                        u = u - s
-                    v[j] = u
+                    sp, vn = step(v[j], yt[j], b[j], kk[j], v_reset, one, zero)
+                    st[j] = sp
+                    v[j] = vn
             ckpt[(T + CHUNK - 1) // CHUNK, lo:hi] = v  # final state
 
     return forward
@@ -107,6 +122,7 @@ def soma_adjoint_fn(reset: int, detach: bool, sg_code: int):
 @functools.lru_cache(maxsize=None)
 def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int, skip: bool):
     adjoint = soma_adjoint_fn(reset, detach, sg_code)
+    step = soma_step_fn(reset)
 
     @numba.njit(parallel=True)
     def backward(y, x, d, beta, k, v_reset, alpha, ckpt, g_s, g_vT, g_y, g_x, g_d, g_v0, g_beta, g_k):
@@ -131,13 +147,7 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int, skip: 
                 for i in range(t1 - t0):  # recompute the chunk exactly as the forward did
                     yt, vp, vn = _pre(y, x, d, t0 + i, lo, hi, skip, pre[i]), v_prev[i], v_prev[i + 1]
                     for j in range(width):
-                        u = b[j] * vp[j] + yt[j] * kk[j]
-                        s = one if u - one >= zero else zero
-                        if reset == 0:
-                            u = u - s * (u - v_reset)
-                        elif reset == 1:
-                            u = u - s
-                        vn[j] = u
+                        vn[j] = step(vp[j], yt[j], b[j], kk[j], v_reset, one, zero)[1]
                 for i in range(t1 - t0 - 1, -1, -1):
                     t = t0 + i
                     yt = pre[i] if skip else y[t, lo:hi]

@@ -17,7 +17,7 @@ import functools
 import numba
 import numpy as np
 
-from ..lif_scan.numba import soma_adjoint_fn
+from ..lif_scan.numba import soma_adjoint_fn, soma_step_fn
 
 CHUNK = 128  # the state is checkpointed every CHUNK steps: 8·(N/2)/CHUNK bytes per neuron-step in fp32 (2 at N = 64)
 BLOCK = 64  # neurons per parallel task
@@ -56,6 +56,8 @@ def _advance(ar, ai, br, bi, cr, ci, hr, hi_, xt, acc, width, zero):
 
 @functools.lru_cache(maxsize=None)
 def _forward_kernel(reset: int):
+    step = soma_step_fn(reset)  # the soma's step, shared with lif_scan
+
     @numba.njit(parallel=True)
     def forward(x, A_r, A_i, B_r, B_i, C_r, C_i, D, beta, k, v0, h0_r, h0_i, v_reset, channels, M, spikes, ck_v,
                 ck_hr, ck_hi):
@@ -79,14 +81,9 @@ def _forward_kernel(reset: int):
                 _advance(ar, ai, br, bi, cr, ci, hr, hi_, xt, acc, width, zero)
                 for w in range(width):
                     y = (acc[w] + acc[w]) + d[w] * xt[w]
-                    u = bb[w] * v[w] + y * kk[w]
-                    s = one if u - one >= zero else zero
-                    st[w] = s
-                    if reset == 0:
-                        u = u - s * (u - v_reset)
-                    elif reset == 1:
-                        u = u - s
-                    v[w] = u
+                    sp, vn = step(v[w], y, bb[w], kk[w], v_reset, one, zero)
+                    st[w] = sp
+                    v[w] = vn
             last = (T + CHUNK - 1) // CHUNK
             ck_v[last, lo:hi] = v
             ck_hr[last, :, lo:hi] = hr
@@ -97,7 +94,8 @@ def _forward_kernel(reset: int):
 
 @functools.lru_cache(maxsize=None)
 def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
-    adjoint = soma_adjoint_fn(reset, detach, sg_code)  # the soma's step, shared with lif_scan
+    adjoint = soma_adjoint_fn(reset, detach, sg_code)  # the soma's adjoint and step, shared with lif_scan
+    step = soma_step_fn(reset)
 
     @numba.njit(parallel=True)
     def backward(x, A_r, A_i, B_r, B_i, C_r, C_i, D, beta, k, v_reset, alpha, channels, M, ck_v, ck_hr, ck_hi,
@@ -147,14 +145,8 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
                     hs_i[i + 1] = hi_
                     for w in range(width):
                         y = (acc[w] + acc[w]) + d[w] * xt[w]
-                        u = bb[w] * vs[i, w] + y * kk[w]
-                        s = one if u - one >= zero else zero
-                        if reset == 0:
-                            u = u - s * (u - v_reset)
-                        elif reset == 1:
-                            u = u - s
                         ys[i, w] = y
-                        vs[i + 1, w] = u
+                        vs[i + 1, w] = step(vs[i, w], y, bb[w], kk[w], v_reset, one, zero)[1]
                 for i in range(t1 - t0 - 1, -1, -1):
                     t = t0 + i
                     xt, gst, gxt = x[t, lo:hi], g_s[t, lo:hi], g_x[t, lo:hi]
