@@ -91,13 +91,17 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def generation_rate(fn, n, device):
+def generation_rate(fn, n, device, repeats=3):
+    """Tokens per second of ``fn(n)``, the median of ``repeats`` runs (a shared CPU's timings scatter)."""
     fn(2)
-    sync(device)
-    t0 = time.perf_counter()
-    fn(n)
-    sync(device)
-    return n / (time.perf_counter() - t0)
+    rates = []
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        fn(n)
+        sync(device)
+        rates.append(n / (time.perf_counter() - t0))
+    return sorted(rates)[len(rates) // 2]
 
 
 @torch.no_grad()
@@ -129,6 +133,10 @@ def main(argv=None):
     p.add_argument("--gen-tokens", type=int, default=200)
     p.add_argument("--prefix", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--matmul-dtypes", nargs="*", default=["float16", "bfloat16"],
+                   help="also generate with these generate(matmul_dtype=...) settings")
+    p.add_argument("--pretrained", action="store_true",
+                   help="generation rows of the shipped spikingssm_lm-kjv too (its trained spike rates)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
@@ -156,12 +164,32 @@ def main(argv=None):
         at_prefix = per_token_at_prefix(model, tokens, args.prefix, device, parallel=transformer)
         rows.append({"model": name, "params_M": n_params(model) / 1e6, "train_tokens_per_s": train_tps,
                      "train_peak_MiB": peak, "gen_tokens_per_s": gen, "ms_per_token_at_prefix": at_prefix})
+        for dtype in ([] if transformer else args.matmul_dtypes):
+            kw = {**kwargs, "matmul_dtype": getattr(torch, dtype)}
+            rows.append({"model": f"{name}, {dtype} products", "params_M": n_params(model) / 1e6,
+                         "train_tokens_per_s": math.nan, "train_peak_MiB": math.nan,
+                         "gen_tokens_per_s": generation_rate(lambda n, m=model, kw=kw: m.generate(prompt, n, **kw),
+                                                             args.gen_tokens, device),
+                         "ms_per_token_at_prefix": math.nan})
+            print(rows[-1], flush=True)
         if name == "spikingssm_lm":
             rows.append({"model": "spikingssm_lm, parallel over the prefix", "params_M": n_params(model) / 1e6,
                          "train_tokens_per_s": math.nan, "train_peak_MiB": math.nan, "gen_tokens_per_s": math.nan,
                          "ms_per_token_at_prefix": per_token_at_prefix(model, tokens, args.prefix, device, True)})
         print({k: (round(v, 3) if isinstance(v, float) and not math.isnan(v) else v) for k, v in rows[-1].items()},
               flush=True)
+    if args.pretrained:
+        from snn_ssm.models.pretrained import load_pretrained
+        model, tok, _ = load_pretrained("spikingssm_lm-kjv", device=device)
+        prompt = tok.encode("And God said").to(device)
+        for dtype in [None, *args.matmul_dtypes]:
+            kw = {"temperature": 0, "matmul_dtype": None if dtype is None else getattr(torch, dtype)}
+            rows.append({"model": f"spikingssm_lm-kjv (shipped), {dtype or 'float32'} products",
+                         "params_M": n_params(model) / 1e6, "train_tokens_per_s": math.nan,
+                         "train_peak_MiB": math.nan, "ms_per_token_at_prefix": math.nan,
+                         "gen_tokens_per_s": generation_rate(lambda n, kw=kw: model.generate(prompt, n, **kw),
+                                                             args.gen_tokens, device)})
+            print(rows[-1], flush=True)
     columns = {"model": ("model", "{}"), "params (M)": ("params_M", "{:.2f}"),
                "train tokens/s": ("train_tokens_per_s", "{:.0f}"), "train peak MiB": ("train_peak_MiB", "{:.0f}"),
                "generation tokens/s (batch 1)": ("gen_tokens_per_s", "{:.0f}"),

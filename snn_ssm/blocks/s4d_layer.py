@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .. import _checks
+from .._weights import inference_copy
 from ..layers.dendrite import S4DDendrite, S4DOptions
 from ..layers.soma import LIFSoma
 from ..layers.spikes import HeavisideSpike
@@ -57,10 +58,17 @@ class S4DLayerBase(nn.Module, abc.ABC):
         z, state = self.activation_run(x, state)
         return self.mix(self.dropout(z)), state
 
-    def step(self, x: torch.Tensor, state=None):
-        """One step ``x`` ``[B, H]`` → ``(output [B, H], state)`` by the recurrence (O(1) per step; dropout off)."""
+    def step(self, x: torch.Tensor, state=None, *, matmul_dtype: torch.dtype | None = None):
+        """One step ``x`` ``[B, H]`` → ``(output [B, H], state)`` by the recurrence (O(1) per step; dropout off).
+
+        ``matmul_dtype`` (``torch.bfloat16`` or ``torch.float16``; ``None``: the weights' own dtype) runs the mix's
+        weight products in that dtype without autograd, from a copy of the weights made once (generation)."""
         z, state = self.activation_step(x, state)
-        return self.mix(z), state
+        return self.mix_step(z, matmul_dtype), state
+
+    def mix_step(self, z: torch.Tensor, matmul_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """:meth:`mix` of one step ``[B, H]``; a subclass with weight matrices honours ``matmul_dtype``."""
+        return self.mix(z)
 
     @abc.abstractmethod
     def activation(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,6 +102,14 @@ class _GLULayer(S4DLayerBase):
 
     def mix(self, z: torch.Tensor) -> torch.Tensor:
         return nn.functional.glu(self.output_linear(z), dim=-1)
+
+    def mix_step(self, z: torch.Tensor, matmul_dtype: torch.dtype | None = None) -> torch.Tensor:
+        linear = self.output_linear
+        if torch.is_grad_enabled() or matmul_dtype in (None, linear.weight.dtype):
+            return self.mix(z)
+        w = inference_copy(self, linear.weight, matmul_dtype)
+        out = nn.functional.linear(z.to(matmul_dtype), w).to(z.dtype)
+        return nn.functional.glu(out if linear.bias is None else out + linear.bias, dim=-1)
 
 
 class SpikingS4D(_GLULayer):
@@ -142,6 +158,20 @@ class SpikingS4D(_GLULayer):
         y, h = self.dendrite.step(x.unsqueeze(-1), h)  # + D·x
         s, v = self.soma.run_step(y.squeeze(-1), v)
         return s, (h, v)
+
+    def mix_step(self, z: torch.Tensor, matmul_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Without autograd on the CPU, the GLU projection of the binary spikes by accumulation: only the weight
+        rows of the channels that fired are read (``torch.sparse.mm`` on the spikes, in the weights' dtype, so
+        exact whatever ``matmul_dtype`` says). At SpikingSSM's rates of 10-25 % that reads a fraction of the
+        matrix, which a dense product streams whole at every token; the sums equal the dense product's to float
+        rounding. Elsewhere (autograd, CUDA, where a sparse product means a host synchronisation) as
+        :class:`_GLULayer`."""
+        if torch.is_grad_enabled() or z.device.type != "cpu" or z.ndim != 2:
+            return super().mix_step(z, matmul_dtype)
+        linear = self.output_linear
+        w_t = inference_copy(self, linear.weight, linear.weight.dtype, transpose=True)
+        out = torch.sparse.mm(z.to(w_t.dtype).to_sparse(), w_t)
+        return nn.functional.glu(out if linear.bias is None else out + linear.bias, dim=-1)
 
 
 class S4DLayer(_GLULayer):

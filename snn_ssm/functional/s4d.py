@@ -192,7 +192,7 @@ def step(x: torch.Tensor, h: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C
         ([4.0, 4.0, 4.0], torch.Size([3, 1, 1, 2]))
     """
     h = dA[:, None] * h + dB[:, None] * x[..., None]  # (B C M N/2)
-    y = 2 * torch.einsum("cn,bcmn->bcm", C, h).real + D[:, None] * x
+    y = 2 * (C[:, None] * h).sum(-1).real + D[:, None] * x  # a product and a sum: fewer ops than an einsum
     return y.to(x.dtype), h
 
 

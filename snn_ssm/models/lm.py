@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks
+from .._weights import inference_copy
 from ..blocks import ResidualBlock, S4DLayer, SpikingS4D
 from ..layers.norm import ChannelNorm
 from ..registry import register
@@ -136,14 +137,18 @@ class CausalLM(nn.Module):
                 not bool(((x >= 0) & (x < self.vocab_size)).all()):  # one synchronisation where tokens enter
             raise ValueError(f"{name} holds token ids outside the vocabulary [0, {self.vocab_size})")
 
-    def _output(self, h: torch.Tensor, targets: torch.Tensor | None):
+    def _output(self, h: torch.Tensor, targets: torch.Tensor | None, matmul_dtype: torch.dtype | None = None):
         if self.softmax is not None:
             flat = h.reshape(-1, self.d_model).float()
             if targets is None:
                 return self.softmax.log_prob(flat).reshape(*h.shape[:-1], self.vocab_size)
             out = self.softmax(flat, targets.reshape(-1))
             return -out.output.reshape(targets.shape)
-        logits = F.linear(h, self.embedding.weight)
+        weight = self.embedding.weight
+        if matmul_dtype not in (None, weight.dtype) and not torch.is_grad_enabled():
+            logits = F.linear(h.to(matmul_dtype), inference_copy(self, weight, matmul_dtype)).to(h.dtype)
+        else:
+            logits = F.linear(h, weight)
         if targets is None:
             return logits
         return F.cross_entropy(logits.float().reshape(-1, self.vocab_size), targets.reshape(-1),
@@ -176,12 +181,15 @@ class CausalLM(nn.Module):
             out = self._output(self.final_norm(h), targets)
         return (out, new_state) if return_state else out
 
-    def step(self, token: torch.Tensor, state=None):
+    def step(self, token: torch.Tensor, state=None, *, matmul_dtype: torch.dtype | None = None):
         """One token ``[B]`` → ``(logits [B, V] (log-probabilities with an adaptive softmax), state)``, by the
-        recurrences (dropout off: call it in eval mode)."""
+        recurrences (dropout off: call it in eval mode). ``matmul_dtype``: see :meth:`generate`."""
         self._check_tokens(token, "token")
         if token.ndim != 1:
             raise ValueError(f"token must have layout [B], got shape {tuple(token.shape)}")
+        return self._step(token, state, _check_matmul_dtype(matmul_dtype))
+
+    def _step(self, token: torch.Tensor, state, matmul_dtype: torch.dtype | None):
         h = self.embedding(token)
         state = state if state is not None else [None] * len(self.blocks)
         new_state = []
@@ -189,18 +197,26 @@ class CausalLM(nn.Module):
             for block, st in zip(self.blocks, state):
                 norm = block.norm
                 z = norm(h, dim=-1) if isinstance(norm, ChannelNorm) else norm(h)
-                y, st = block.layer.step(z, st)
+                y, st = block.layer.step(z, st, matmul_dtype=matmul_dtype)
                 h = h + y
                 new_state.append(st)
-            out = self._output(self.final_norm(h, dim=-1), None)
+            out = self._output(self.final_norm(h, dim=-1), None, matmul_dtype)
         return out, new_state
 
     @torch.no_grad()
     def generate(self, prompt: torch.Tensor, max_tokens: int, *, temperature: float = 1.0, top_k: int | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None, matmul_dtype: torch.dtype | None = None) -> torch.Tensor:
         """Continue ``prompt`` (``[T0]`` or ``[T0, B]`` token ids) by ``max_tokens`` tokens: the prompt in the
         parallel form, then one recurrent step per token (O(1) each). ``temperature=0`` is greedy; ``top_k``
         samples among the k most likely. Returns the new tokens ``[max_tokens]`` (or ``[max_tokens, B]``).
+
+        ``matmul_dtype=torch.bfloat16`` (or ``float16``) runs the dense weight products of the recurrent steps
+        (the plain softmax's output layer, the GELU twin's projections) in that dtype from copies of the weights
+        made once; the recurrences, the somas and the spiking layers' projections (accumulations of binary
+        spikes) stay in float32. On a CPU, where the float32 output layer of a small model is bound by memory
+        traffic, that is several times faster per token; the logits then differ from the float32 ones by the
+        dtype's rounding (about 3 significant digits for bfloat16), so sampled text can differ. Default ``None``:
+        the weights' dtype, the same logits as the parallel form.
 
         Examples::
 
@@ -213,6 +229,7 @@ class CausalLM(nn.Module):
             raise ValueError(f"temperature must be a number >= 0 (0: greedy), got {temperature!r}")
         if top_k is not None:
             _checks.positive_int(top_k, "top_k")
+        matmul_dtype = _check_matmul_dtype(matmul_dtype)
         single = prompt.ndim == 1
         x = prompt[:, None] if single else prompt
         was_training = self.training
@@ -223,10 +240,16 @@ class CausalLM(nn.Module):
             nxt = _sample(scores.float(), temperature, top_k, generator)
             tokens.append(nxt)
             if i + 1 < max_tokens:
-                scores, state = self.step(nxt, state)
+                scores, state = self._step(nxt, state, matmul_dtype)  # sampled ids are in the vocabulary
         self.train(was_training)
         result = torch.stack(tokens)
         return result[:, 0] if single else result
+
+
+def _check_matmul_dtype(dtype):
+    if dtype not in (None, torch.float32, torch.bfloat16, torch.float16):
+        raise ValueError(f"matmul_dtype must be None, torch.float32, torch.bfloat16 or torch.float16, got {dtype!r}")
+    return dtype
 
 
 def _sample(scores: torch.Tensor, temperature: float, top_k: int | None, generator) -> torch.Tensor:

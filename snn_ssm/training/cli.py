@@ -269,6 +269,9 @@ def generate_main(argv=None) -> str:
     p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--matmul-dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                   help="dtype of the output layer's (and a GELU twin's) weight products per token: float16 or "
+                   "bfloat16 is several times faster on a CPU, with logits rounded to that dtype (default float32)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
     try:
@@ -289,7 +292,7 @@ def generate_main(argv=None) -> str:
     gen = torch.Generator(args.device).manual_seed(args.seed)
     start = time.perf_counter()
     out = model.generate(prompt.to(args.device), args.max_tokens, temperature=args.temperature, top_k=args.top_k,
-                         generator=gen)
+                         generator=gen, matmul_dtype=getattr(torch, args.matmul_dtype))
     seconds = time.perf_counter() - start
     text = tok.decode(out.tolist())
     print(args.prompt + text)

@@ -86,6 +86,48 @@ def test_adaptive_input_and_softmax_share_their_weights():
         sum(p.numel() for p in lm.softmax.parameters())  # the embedding owns nothing of its own
 
 
+def test_spiking_layer_step_reads_only_the_weights_of_channels_that_fired():
+    """Generation on the CPU: the GLU projection of one step's spikes accumulates the weight rows of the channels
+    that fired. Poisoning the weights of silent channels with NaN proves it: the dense product turns NaN, the
+    accumulation does not, and over the channels that fired the two agree to rounding."""
+    from snn_ssm.blocks import SpikingS4D
+    torch.manual_seed(0)
+    layer = SpikingS4D(16, d_state=4).eval()
+    s = (torch.rand(3, 16) < 0.3).float()
+    s[0] = 0  # a step with no spike at all
+    with torch.no_grad():
+        torch.testing.assert_close(layer.mix_step(s), layer.mix(s), rtol=1e-6, atol=1e-6)
+        silent = s[1:].sum(0) == 0
+        layer.output_linear.weight[:, silent] = float("nan")  # bumps the version: the cached copy is rebuilt
+        assert layer.mix(s[1:]).isnan().any()
+        out = layer.mix_step(s[1:])
+    assert torch.isfinite(out).all()
+
+
+def test_half_precision_products_in_generation():
+    """``matmul_dtype`` rounds the output layer's product to bfloat16 and nothing else: the logits stay within
+    bfloat16's rounding of the float32 ones, the weights are cast once, and a weight update is seen."""
+    torch.manual_seed(0)
+    lm = S4DLM(61, d_model=24, n_layers=2, d_state=8, dropout=0.0).eval()
+    x = torch.randint(0, 61, (6,))
+    with torch.no_grad():
+        exact, _ = lm.step(x, None)
+        half, _ = lm.step(x, None, matmul_dtype=torch.bfloat16)
+        torch.testing.assert_close(half, exact, rtol=0, atol=3e-2 * exact.abs().max().item())
+        assert not torch.equal(half, exact)
+        copy = lm.__dict__["_inference_copies"]
+        first = next(iter(copy.values()))[1]
+        lm.step(x, None, matmul_dtype=torch.bfloat16)
+        assert next(iter(copy.values()))[1] is first  # cast once
+        lm.embedding.weight.mul_(2)
+        again, _ = lm.step(x, None, matmul_dtype=torch.bfloat16)
+    assert not torch.allclose(again, half)
+    out = lm.generate(x[:3], 5, temperature=0, matmul_dtype=torch.float16)
+    assert out.shape == (5,) and int(out.max()) < 61
+    with pytest.raises(ValueError, match="matmul_dtype"):
+        lm.generate(x[:3], 5, matmul_dtype=torch.int8)
+
+
 def test_named_sizes_and_registry():
     small = create("spikingssm_lm", vocab_size=8192, size="small")
     assert 9e6 < sum(p.numel() for p in small.parameters()) < 11e6  # ~10M at an 8k BPE vocabulary

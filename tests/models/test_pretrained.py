@@ -45,7 +45,7 @@ def test_export_then_generate_and_eval_from_the_file(tmp_path):
     meta = read_metadata(file)
     assert meta["model_name"] == "spikingssm_lm" and meta["info"]["step"] == 6
     r = _cli("generate", "--pretrained", str(file), "--prompt", "And", "--max-tokens", "12", "--temperature", "0",
-             "--device", "cpu")
+             "--matmul-dtype", "bfloat16", "--device", "cpu")
     assert r.returncode == 0 and r.stdout.startswith("And"), r.stderr[-2000:]
     r = _cli("eval", "--pretrained", str(file), "--limit-eval", "2", "--device", "cpu")
     assert r.returncode == 0 and re.search(r"test perplexity \d", r.stdout), r.stdout + r.stderr[-2000:]
