@@ -13,6 +13,7 @@ from torch import nn
 
 from .. import _checks
 from .._weights import inference_copy
+from ..ops.dispatch import available, requested_backend
 from ..layers.dendrite import S4DDendrite, S4DOptions
 from ..layers.soma import LIFSoma
 from ..layers.spikes import HeavisideSpike
@@ -155,23 +156,54 @@ class SpikingS4D(_GLULayer):
 
     def activation_step(self, x, state):
         h, v = state if state is not None else (None, None)
+        if self._numba_step_applies(x):
+            return self._numba_step(x, h, v)
         y, h = self.dendrite.step(x.unsqueeze(-1), h)  # + D·x
         s, v = self.soma.run_step(y.squeeze(-1), v)
         return s, (h, v)
 
+    def _numba_step_applies(self, x: torch.Tensor) -> bool:
+        """Generation on the CPU: the dendrite and soma step in one numba call (the fused kernel's arithmetic)
+        instead of a dozen torch ops, when no gradient is asked and the multi-step kernels would run too."""
+        soma = self.soma
+        return (not torch.is_grad_enabled() and x.device.type == "cpu" and x.ndim == 2
+                and x.dtype in (torch.float32, torch.float64) and x.dtype == self.dendrite.log_dt.dtype
+                and soma.reset_mode == "exact" and soma.options.kernel is not None
+                and requested_backend(soma.backend) in ("auto", "numba") and available("numba"))
+
+    def _numba_step(self, x, h, v):
+        from ..ops.ssm_lif.numba import launch_step, step_params
+
+        B, H = x.shape
+        p = self.dendrite.discrete(H)  # kept while the parameters are unchanged, so are its kernel layouts:
+        soma = self.soma
+        key = (p, *((t.data_ptr(), t._version) for t in (soma.beta, soma.ln_vth)))
+        cached = self.__dict__.get("_step_params")
+        if cached is None or cached[0][0] is not p or cached[0][1:] != key[1:]:
+            per_channel = (lambda t: t.to(x.dtype).expand(H))
+            cached = self.__dict__["_step_params"] = (key, step_params(
+                p.dA, p.dB, p.C[0], per_channel(p.D), per_channel(soma.beta), per_channel(1.0 / soma.v_th)))
+        modes = p.dA.shape[-1]
+        h = torch.zeros((B, H, modes), dtype=p.dA.dtype) if h is None else h.reshape(B, H, modes)
+        s, h, v = launch_step(x, h, cached[1], torch.zeros_like(x) if v is None else v.to(x.dtype), soma.options.kernel)
+        return s, (h.reshape(B, H, 1, modes), v)
+
     def mix_step(self, z: torch.Tensor, matmul_dtype: torch.dtype | None = None) -> torch.Tensor:
         """Without autograd on the CPU, the GLU projection of the binary spikes by accumulation: only the weight
-        rows of the channels that fired are read (``torch.sparse.mm`` on the spikes, in the weights' dtype, so
-        exact whatever ``matmul_dtype`` says). At SpikingSSM's rates of 10-25 % that reads a fraction of the
-        matrix, which a dense product streams whole at every token; the sums equal the dense product's to float
-        rounding. Elsewhere (autograd, CUDA, where a sparse product means a host synchronisation) as
-        :class:`_GLULayer`."""
+        rows of the channels that fired are read and summed in float32 (from a copy of the weights in
+        ``matmul_dtype`` when one is given). At SpikingSSM's rates of 10-25 % that reads a fraction of the matrix,
+        which a dense product streams whole at every token; the sums equal the dense product's to float rounding.
+        Elsewhere (autograd, CUDA, where selecting rows means a host synchronisation) as :class:`_GLULayer`."""
         if torch.is_grad_enabled() or z.device.type != "cpu" or z.ndim != 2:
             return super().mix_step(z, matmul_dtype)
         linear = self.output_linear
-        w_t = inference_copy(self, linear.weight, linear.weight.dtype, transpose=True)
-        out = torch.sparse.mm(z.to(w_t.dtype).to_sparse(), w_t)
-        return nn.functional.glu(out if linear.bias is None else out + linear.bias, dim=-1)
+        w_t = inference_copy(self, linear.weight, matmul_dtype or linear.weight.dtype, transpose=True)
+        batch, channel = z.nonzero(as_tuple=True)
+        out = torch.zeros(z.shape[0], w_t.shape[1], dtype=torch.promote_types(z.dtype, torch.float32))
+        out.index_add_(0, batch, w_t.index_select(0, channel).to(out.dtype))
+        if linear.bias is not None:
+            out = out + linear.bias
+        return nn.functional.glu(out.to(z.dtype), dim=-1)
 
 
 class S4DLayer(_GLULayer):

@@ -104,6 +104,31 @@ def test_spiking_layer_step_reads_only_the_weights_of_channels_that_fired():
     assert torch.isfinite(out).all()
 
 
+def test_numba_step_equals_the_torch_step(monkeypatch):
+    """Generation's one-call numba step of a spiking layer (dendrite and soma) against the torch ops it replaces:
+    float64, so equal spikes and states within 1e-12 over 30 steps; the kernel really ran."""
+    pytest.importorskip("numba")
+    import snn_ssm
+    from snn_ssm.blocks import SpikingS4D
+    from snn_ssm.ops.ssm_lif import numba as kernels
+    calls = []
+    launch = kernels.launch_step
+    monkeypatch.setattr(kernels, "launch_step", lambda *a: calls.append(1) or launch(*a))
+    torch.manual_seed(0)
+    layer = SpikingS4D(12, d_state=8, dtype=torch.float64, beta=0.5, v_th=0.7).eval()
+    x = torch.randn(30, 3, 12, dtype=torch.float64) * 3
+    with torch.no_grad():
+        a = b = None
+        for t in range(30):
+            sa, a = layer.activation_step(x[t], a)
+            with snn_ssm.ops.use_backend("torch"):
+                sb, b = layer.activation_step(x[t], b)
+            assert torch.equal(sa, sb)
+            torch.testing.assert_close(a[0], b[0], rtol=0, atol=1e-12)
+            torch.testing.assert_close(a[1], b[1], rtol=0, atol=1e-12)
+    assert len(calls) == 30 and 0 < float(sa.mean()) < 1
+
+
 def test_half_precision_products_in_generation():
     """``matmul_dtype`` rounds the output layer's product to bfloat16 and nothing else: the logits stay within
     bfloat16's rounding of the float32 ones, the weights are cast once, and a weight update is seen."""

@@ -192,6 +192,54 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
     return backward
 
 
+@functools.lru_cache(maxsize=None)
+def _step_kernel(reset: int):
+    step = soma_step_fn(reset)
+
+    @numba.njit
+    def one_step(x, h, A_r, A_i, B_r, B_i, C_r, C_i, D, beta, k, v, v_reset, spikes, h_out, v_out):
+        one, zero = x.dtype.type(1), x.dtype.type(0)
+        channels, modes = x.shape[1], A_r.shape[0]
+        acc = np.empty(channels, dtype=x.dtype)
+        for b in range(x.shape[0]):
+            xt = x[b]
+            acc[:] = zero
+            for j in range(modes):  # the forward kernel's _advance: modes outside, channels inside (vectorised)
+                for c in range(channels):
+                    hr, hi_ = h[b, c, j, 0], h[b, c, j, 1]
+                    r = A_r[j, c] * hr - A_i[j, c] * hi_ + B_r[j, c] * xt[c]
+                    i = A_r[j, c] * hi_ + A_i[j, c] * hr + B_i[j, c] * xt[c]
+                    h_out[b, c, j, 0] = r
+                    h_out[b, c, j, 1] = i
+                    acc[c] += C_r[j, c] * r - C_i[j, c] * i
+            for c in range(channels):
+                y = (acc[c] + acc[c]) + D[c] * xt[c]
+                spikes[b, c], v_out[b, c] = step(v[b, c], y, beta[c], k[c], v_reset, one, zero)
+
+    return one_step
+
+
+def launch_step(x, h, params, v, opts):
+    """One step without autograd (generation): ``x`` ``[B, C]``, ``h`` ``[B, C, N/2]`` complex, ``params`` from
+    :func:`step_params`, ``v`` ``[B, C]``, in ``x``'s (real and complex) dtype → ``(spikes, h_next, v_next)``: the
+    forward kernel's arithmetic for one step of each neuron."""
+    import torch
+
+    h = torch.view_as_real(h.contiguous())
+    spikes, v_out, h_out = torch.empty_like(x), torch.empty_like(v), torch.empty_like(h)
+    xn = x.contiguous().numpy()
+    _step_kernel(opts.reset)(xn, h.numpy(), *params, v.contiguous().numpy(), xn.dtype.type(opts.v_reset),
+                             spikes.numpy(), h_out.numpy(), v_out.numpy())
+    return spikes, torch.view_as_complex(h_out), v_out
+
+
+def step_params(dA, dB, C, D, beta, k):
+    """:func:`launch_step`'s parameters: the complex ``[C, N/2]`` ones as real and imaginary parts ``[N/2, C]``
+    (modes first, as the kernels gather them), ``D``, ``beta``, ``k`` ``[C]``; numpy arrays."""
+    parts = [t.t().contiguous().numpy() for z in (dA, dB, C) for t in (z.real, z.imag)]
+    return (*parts, *(t.contiguous().numpy() for t in (D, beta, k)))
+
+
 def _parts(z):
     """Real and imaginary parts of a complex tensor as contiguous numpy arrays."""
     return z.real.contiguous().numpy(), z.imag.contiguous().numpy()
