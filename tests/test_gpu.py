@@ -142,15 +142,17 @@ def test_cuda_autocast_trains_at_the_smnist_length(name, dtype):
     assert torch.isfinite(loss) and all(torch.isfinite(p).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed", "tf32"])
+@pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed", "tf32", None])
 def test_cli_trains_in_every_precision_on_cuda(tmp_path, precision):
+    """Each precision trains and is stored in the run; without --precision, CUDA runs take bf16-mixed."""
     from snn_ssm.training.cli import train_main
 
     tiny = ["--set", "model.d_model=16", "model.n_layers=1", "model.d_state=8", "train.epochs=1", "train.batch=16",
             "--limit-train", "64", "--limit-eval", "32", "--quiet", "--no-plots", "--device", "cuda"]
-    report = train_main([*tiny, "--precision", precision, "--out", str(tmp_path / precision)])
-    ckpt = torch.load(tmp_path / precision / "last.pt", weights_only=False)
-    assert report["steps"] == 4 and ckpt["config"]["train"]["precision"] == precision
+    out = tmp_path / str(precision)
+    report = train_main([*tiny, *(["--precision", precision] if precision else []), "--out", str(out)])
+    ckpt = torch.load(out / "last.pt", weights_only=False)
+    assert report["steps"] == 4 and ckpt["config"]["train"]["precision"] == (precision or "bf16-mixed")
     if precision == "16-mixed":
         assert ckpt["scaler"]["scale"] > 0  # the GradScaler's state is part of the checkpoint
 

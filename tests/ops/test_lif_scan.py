@@ -240,13 +240,15 @@ def test_zero_time_steps_is_a_named_error():
 @pytest.mark.parametrize("skip", [False, True])
 def test_kernel_custom_op_passes_opcheck(skip):
     """The numba kernel as the ``snn_ssm::lif_scan`` custom op: schema, fake (meta) implementation, autograd
-    registration and dispatch are consistent (torch.library.opcheck)."""
+    registration and dispatch are consistent (torch.library.opcheck). The inputs are laid out transposed, as a
+    layer's activations can be: the fake outputs must have the kernels' (contiguous) strides, or Inductor's stride
+    assertions fail on them."""
     pytest.importorskip("numba")
     from snn_ssm.ops.lif_scan import _scan_op
     torch.manual_seed(0)
     T, N = 37, 5
-    y = (torch.rand(T, N, dtype=torch.float64) * 1.5).requires_grad_()
-    x = torch.rand(T, N, dtype=torch.float64).requires_grad_() if skip else None
+    y = (torch.rand(N, T, dtype=torch.float64) * 1.5).t().requires_grad_()
+    x = torch.rand(N, T, dtype=torch.float64).t().requires_grad_() if skip else None
     d = torch.rand(N, dtype=torch.float64).requires_grad_() if skip else None
     beta = torch.full((N,), 0.5, dtype=torch.float64, requires_grad=True)
     k = torch.full((N,), 1.25, dtype=torch.float64, requires_grad=True)

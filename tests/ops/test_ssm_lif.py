@@ -152,7 +152,7 @@ def test_custom_op_passes_opcheck():
     from snn_ssm.ops.ssm_lif import _op
     T, N, C, M = 150, 6, 3, 2
     dA, dB, Cc, D, beta, v_th = _params(C, 8, torch.float64)
-    x = torch.randn(T, N, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(N, T, dtype=torch.float64).t().requires_grad_()  # transposed: fake strides must be the kernel's
     ps = [t.clone().requires_grad_() for t in (dA, dB, Cc)]
     per = [torch.rand(N, dtype=torch.float64, requires_grad=True) for _ in range(4)]
     h0 = torch.zeros(N, 4, dtype=torch.complex128, requires_grad=True)

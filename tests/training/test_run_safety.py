@@ -134,8 +134,10 @@ def test_precision_is_stored_applied_and_kept_on_resume(tmp_path, capsys):
     assert report["steps"] == 3 and report["test"]["examples"] == 32
     assert "needs a CUDA device" in error_of(train_main, [*TINY, "--precision", "16-mixed", "--out",
                                                           str(tmp_path / "fp16")], capsys)
-    full = train_main([*TINY, "--out", str(tmp_path / "fp32")])  # the default: float32
+    full = train_main([*TINY, "--out", str(tmp_path / "fp32")])  # the default on a CPU: float32
     assert full["config"]["train"]["precision"] == "32"
+    from snn_ssm.training.configs import default_precision
+    assert default_precision("cuda") == default_precision(torch.device("cuda:0")) == "bf16-mixed"
 
 
 def test_precision_scope_autocasts_and_restores_tf32():

@@ -52,10 +52,12 @@ def _scan_op(y: torch.Tensor, v0: torch.Tensor, beta: torch.Tensor, k: torch.Ten
                                          skip)
 
 
+# The kernels return contiguous tensors whatever their inputs' strides, and so must the fakes: Inductor asserts the
+# strides a fake gives (a transposed activation once failed there).
 @_scan_op.register_fake
 def _(y, v0, beta, k, x, d, backend, *opts):
     chunk = _impl(backend).CHUNK
-    return torch.empty_like(y), beta.new_empty(((y.shape[0] + chunk - 1) // chunk + 1, y.shape[1]))
+    return y.new_empty(y.shape), beta.new_empty(((y.shape[0] + chunk - 1) // chunk + 1, y.shape[1]))
 
 
 @torch.library.custom_op("snn_ssm::lif_scan_backward", mutates_args=())
@@ -72,8 +74,8 @@ def _scan_backward_op(y: torch.Tensor, beta: torch.Tensor, k: torch.Tensor, ckpt
 
 @_scan_backward_op.register_fake
 def _(y, beta, k, ckpt, g_s, g_vT, x, d, *rest):
-    skip = [torch.empty_like(x), torch.empty_like(d)] if x is not None else [y.new_empty(0), beta.new_empty(0)]
-    return [torch.empty_like(y), torch.empty_like(beta), torch.empty_like(beta), torch.empty_like(k), *skip]
+    skip = [x.new_empty(x.shape), d.new_empty(d.shape)] if x is not None else [y.new_empty(0), beta.new_empty(0)]
+    return [y.new_empty(y.shape), beta.new_empty(beta.shape), beta.new_empty(beta.shape), k.new_empty(k.shape), *skip]
 
 
 def _scan_setup(ctx, inputs, output):
