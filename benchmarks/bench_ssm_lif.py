@@ -61,6 +61,8 @@ def main():
     p.add_argument("--N", type=int, default=64)
     p.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     p.add_argument("--no-sweep", action="store_true", help="only the default kernel settings")
+    p.add_argument("--split", type=int, nargs="*", default=None,
+                   help="time these SPLIT_NEURONS settings of the CUDA backward (0: the kernel without the split)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
     p.add_argument("--tag", default="")
     args = p.parse_args()
@@ -83,6 +85,16 @@ def main():
         row(name, "ssm_lif_ref (FFT path + closed-form h_T)", timed(f, args.device, args.repeats)[0],
             timed(b, args.device, args.repeats)[0])["x_vs_fft"] = float("nan")
         settings = [(None, None, None)]
+        if fused == "cupy" and args.split:
+            from snn_ssm.ops.ssm_lif import cupy as impl
+            for nbs in args.split:
+                impl.SPLIT_NEURONS = nbs
+                f, b = cases(x, params, fused)
+                r = row(name, f"fused ({fused}) backward " + (f"somas split off, {nbs} neurons per block" if nbs
+                                                             else "with every lane repeating the soma"),
+                        timed(f, args.device, args.repeats)[0], timed(b, args.device, args.repeats)[0])
+                r["x_vs_fft"] = ref["fwd_bwd_ms"] / r["fwd_bwd_ms"]
+            continue
         if fused == "cupy" and not args.no_sweep:
             settings = [(fg, bg, sub) for fg in (4, 8, 16) for bg in (4, 8, 16) for sub in (4, 8)
                         if (fg == 8 or (bg == 8 and sub == 8))]

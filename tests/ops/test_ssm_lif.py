@@ -242,12 +242,21 @@ def _cupy():
         pytest.skip("needs CUDA")
 
 
+@pytest.fixture(params=[0, 16], ids=["bwd", "bwd-split"])
+def split(request, monkeypatch):
+    """Both CUDA backwards: every lane repeating its neuron's soma (0), and the somas split off (16 per block)."""
+    from snn_ssm.ops.ssm_lif import cupy as impl
+    monkeypatch.setattr(impl, "SPLIT_NEURONS", request.param)
+    return request.param
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("kw", SOMA, ids=[str(k) or "default" for k in SOMA])
 @pytest.mark.parametrize("N", [8, 64])
-def test_cuda_kernel_float64_is_the_recurrence_with_its_gradients(kw, N):
+def test_cuda_kernel_float64_is_the_recurrence_with_its_gradients(kw, N, split):
     """float64 on the GPU: the kernel's fused multiply-adds round below 1e-16, so spikes equal the recurrence's and
-    states and gradients agree to 1e-10 relative (T = 200 crosses six checkpoint chunks and a partial one)."""
+    states and gradients agree to 1e-10 relative (T = 200 crosses six checkpoint chunks and a partial one; 15
+    neurons leave the split backward's block partly empty)."""
     _cupy()
     T, B, C = 200, 3, 5
     x, params = _inputs(T, B, C), _params(C, N)
@@ -283,7 +292,7 @@ def test_cuda_kernel_float32_odd_sizes_against_the_float64_recurrence(T, shape, 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("kw", [dict(), dict(reset="soft"), dict(grad_mode="local")], ids=["hard", "soft", "local"])
-def test_cuda_kernel_float32_gradients_against_float64(kw):
+def test_cuda_kernel_float32_gradients_against_float64(kw, split):
     """float32 gradients vs float64 autograd through the recurrence, where both fire the same spikes (checked):
     every gradient within 1e-3 of its largest element (float32 sums over 300 steps and the batch)."""
     _cupy()

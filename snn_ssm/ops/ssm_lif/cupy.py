@@ -30,6 +30,11 @@ THREADS = 64  # per block (32 for float64), so that the backward's shared chunk 
 # (benchmarks/results/ssm_lif_cuda_2026-12-01.md; 4 and 16 at N = 64, i.e. 8 and 2 modes per lane).
 FWD_GROUP = 4
 BWD_GROUP = 16
+# The backward with the somas split off (``ssm_lif_bwd_split``, README.md "Where the CUDA kernel's time goes"):
+# neurons per block, each neuron's soma run by one lane of the first warp. 0 (the default) runs ``ssm_lif_bwd``,
+# where every lane of a neuron repeats its soma: the split kernel compiles (ptxas, sm_90: 128 registers, no spills)
+# and its GPU tests are written (tests/ops/test_ssm_lif.py, ``split``), but they have not run on a GPU yet.
+SPLIT_NEURONS = 0
 
 _SOURCE = r"""
 #define K %(modes)d
@@ -39,6 +44,7 @@ _SOURCE = r"""
 #define SUB %(sub)d
 #define THREADS %(threads)d
 #define NB (THREADS / G)
+#define NBS %(nbs)d
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 typedef %(io)s io_t;
@@ -272,6 +278,163 @@ extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_bwd(
     }
     if (g == 0) { gD[n] = gd; gbeta[n] = gbb; gk[n] = gkk; gv0[n] = gv; }
 }
+
+// The backward with the somas split off: a block holds NBS neurons x G lanes. Per chunk, (a) every lane
+// recomputes its modes and the group writes the dendrite output y_t; (b) NBS lanes of the first warp, one per
+// neuron, rerun the soma over the chunk and its adjoint (the serial work, done once per neuron instead of once per
+// lane: the block's other warps wait at the barrier and issue nothing); (c) every lane runs the dendrite's adjoint.
+extern "C" __global__ void __launch_bounds__(NBS * G) ssm_lif_bwd_split(
+        const io_t* __restrict__ x, const real2* __restrict__ dA, const real2* __restrict__ dB,
+        const real2* __restrict__ Cc, const real* __restrict__ D, const real* __restrict__ beta,
+        const real* __restrict__ k, const real* __restrict__ ck_v, const real2* __restrict__ ck_h,
+        const io_t* __restrict__ gs, const real* __restrict__ gvT, const real2* __restrict__ ghT,
+        io_t* __restrict__ gx, real2* __restrict__ gA, real2* __restrict__ gB, real2* __restrict__ gC,
+        real* __restrict__ gD, real* __restrict__ gbeta, real* __restrict__ gk, real* __restrict__ gv0,
+        real2* __restrict__ gh0, const real v_reset, const real alpha, const long long T, const long long N,
+        const int channels, const long long M, const int reset, const int detach, const int local,
+        const int sg_code) {
+    const int ln = threadIdx.x / G, g = threadIdx.x %% G;
+    const long long n_raw = (long long)blockIdx.x * NBS + ln;
+    const bool active = n_raw < N;
+    const long long n = active ? n_raw : N - 1;
+    const int c = (int)((n / M) %% channels);
+    real ar[P], ai[P], br[P], bi[P], cr[P], ci[P], hr[P], hi[P];
+    #pragma unroll
+    for (int j = 0; j < P; ++j) {
+        const int m = g * P + j;
+        const real2 a = dA[c * K + m], b = dB[c * K + m], cc = Cc[c * K + m];
+        ar[j] = a.x; ai[j] = a.y; br[j] = b.x; bi[j] = b.y; cr[j] = cc.x; ci[j] = cc.y;
+    }
+    const real d = D[n];
+    // The soma of neuron slot sl = threadIdx.x (< NBS), held by one lane of the first warp.
+    const bool soma = threadIdx.x < NBS;
+    const int sl = soma ? threadIdx.x : 0;
+    const long long ns_raw = (long long)blockIdx.x * NBS + sl;
+    const bool soma_active = soma && ns_raw < N;
+    const long long ns = ns_raw < N ? ns_raw : N - 1;
+    const real sbb = beta[ns], skk = k[ns];
+    real gv = gvT[ns], gbb = 0, gkk = 0;
+    __shared__ real sh_x[NBS][CHUNK + 1], sh_gs[NBS][CHUNK + 1], sh_y[NBS][CHUNK + 1], sh_v[NBS][CHUNK + 1],
+        sh_g[NBS][CHUNK + 1];
+    real lr[P], li[P], ga_r[P], ga_i[P], gb_r[P], gb_i[P], gc_r[P], gc_i[P];
+    #pragma unroll
+    for (int j = 0; j < P; ++j) {
+        const real2 l = ghT[(g * P + j) * N + n];
+        lr[j] = l.x; li[j] = l.y;
+        ga_r[j] = ga_i[j] = gb_r[j] = gb_i[j] = gc_r[j] = gc_i[j] = (real)0;
+    }
+    real gd = 0;
+    const long long n_chunks = (T + CHUNK - 1) / CHUNK;
+    for (long long ch = n_chunks - 1; ch >= 0; --ch) {
+        const long long t0 = ch * CHUNK;
+        const int L = (int)(T - t0 < CHUNK ? T - t0 : CHUNK);
+        #pragma unroll
+        for (int j = 0; j < P; ++j) { const real2 h = ck_h[(ch * K + g * P + j) * N + n]; hr[j] = h.x; hi[j] = h.y; }
+        for (int i = g; i < L; i += G) {
+            sh_x[ln][i] = (real)x[(t0 + i) * N + n];
+            sh_gs[ln][i] = (real)gs[(t0 + i) * N + n];
+        }
+        __syncthreads();
+        // (a) the modes again, as the forward computed them; the group writes y_t; the state every SUB steps kept
+        real sr[CHUNK / SUB][P], si[CHUNK / SUB][P];
+        #pragma unroll
+        for (int sb = 0; sb < CHUNK / SUB; ++sb) {
+            #pragma unroll
+            for (int j = 0; j < P; ++j) { sr[sb][j] = hr[j]; si[sb][j] = hi[j]; }
+            #pragma unroll
+            for (int ii = 0; ii < SUB; ++ii) {
+                const int i = sb * SUB + ii;
+                if (i < L) {
+                    const real xt = sh_x[ln][i];
+                    const real acc = group_sum(advance(ar, ai, br, bi, cr, ci, hr, hi, xt));
+                    if (g == 0) sh_y[ln][i] = (acc + acc) + d * xt;
+                }
+            }
+        }
+        __syncthreads();
+        // (b) one lane per neuron: the soma over the chunk from its checkpoint, then its adjoint, newest step first
+        if (soma) {
+            real v = ck_v[ch * N + ns];
+            for (int i = 0; i < L; ++i) {
+                const real y = sh_y[sl][i];
+                const real u = sbb * v + y * skk;
+                const real sp = (u - (real)1 >= (real)0) ? (real)1 : (real)0;
+                sh_v[sl][i] = v;
+                v = reset_of(u, sp, v_reset, reset);
+            }
+            for (int i = L - 1; i >= 0; --i) {
+                const real y = sh_y[sl][i], vp = sh_v[sl][i];
+                const real u = sbb * vp + y * skk;
+                const real sp = (u - (real)1 >= (real)0) ? (real)1 : (real)0;
+                real g_spike = sh_gs[sl][i], gu;
+                if (reset == 0) { gu = gv * ((real)1 - sp); if (!detach) g_spike -= gv * (u - v_reset); }
+                else if (reset == 1) { gu = gv; if (!detach) g_spike -= gv; }
+                else gu = gv;
+                gu += g_spike * surrogate(u - (real)1, alpha, sg_code);
+                gkk += gu * y;
+                gbb += gu * vp;
+                gv = local ? (real)0 : gu * sbb;
+                sh_g[sl][i] = gu * skk;
+            }
+        }
+        __syncthreads();
+        // (c) the dendrite's adjoint, sub-chunk by sub-chunk, newest first (as ssm_lif_bwd)
+        #pragma unroll
+        for (int sb = CHUNK / SUB - 1; sb >= 0; --sb) {
+            if (sb * SUB < L) {
+                real hs_r[SUB + 1][P], hs_i[SUB + 1][P];
+                #pragma unroll
+                for (int j = 0; j < P; ++j) { hr[j] = hs_r[0][j] = sr[sb][j]; hi[j] = hs_i[0][j] = si[sb][j]; }
+                #pragma unroll
+                for (int ii = 0; ii < SUB; ++ii) {
+                    const real xt = sb * SUB + ii < L ? sh_x[ln][sb * SUB + ii] : (real)0;
+                    advance(ar, ai, br, bi, cr, ci, hr, hi, xt);
+                    #pragma unroll
+                    for (int j = 0; j < P; ++j) { hs_r[ii + 1][j] = hr[j]; hs_i[ii + 1][j] = hi[j]; }
+                }
+                #pragma unroll
+                for (int ii = SUB - 1; ii >= 0; --ii) {
+                    const int i = sb * SUB + ii;
+                    if (i < L) {
+                        const long long t = t0 + i;
+                        const real xt = sh_x[ln][i];
+                        const real gy = sh_g[ln][i], g2 = gy + gy;
+                        real part = (real)0;
+                        #pragma unroll
+                        for (int j = 0; j < P; ++j) {
+                            const real pr = lr[j] + g2 * cr[j], pi = li[j] - g2 * ci[j];
+                            gc_r[j] += g2 * hs_r[ii + 1][j];
+                            gc_i[j] -= g2 * hs_i[ii + 1][j];
+                            part += pr * br[j] + pi * bi[j];
+                            gb_r[j] += pr * xt;
+                            gb_i[j] += pi * xt;
+                            const real hpr = hs_r[ii][j], hpi = hs_i[ii][j];
+                            ga_r[j] += pr * hpr + pi * hpi;
+                            ga_i[j] += pi * hpr - pr * hpi;
+                            lr[j] = pr * ar[j] + pi * ai[j];
+                            li[j] = pi * ar[j] - pr * ai[j];
+                        }
+                        part = group_sum(part);
+                        gd += gy * xt;
+                        if (active && g == 0) gx[t * N + n] = (io_t)(gy * d + part);
+                    }
+                }
+            }
+        }
+        __syncthreads();
+    }
+    if (soma_active) { gbeta[ns] = gbb; gk[ns] = gkk; gv0[ns] = gv; }
+    if (!active) return;
+    #pragma unroll
+    for (int j = 0; j < P; ++j) {
+        const long long o = (long long)(g * P + j) * N + n;
+        gA[o] = make_real2(ga_r[j], ga_i[j]);
+        gB[o] = make_real2(gb_r[j], gb_i[j]);
+        gC[o] = make_real2(gc_r[j], gc_i[j]);
+        gh0[o] = make_real2(lr[j], li[j]);
+    }
+    if (g == 0) gD[n] = gd;
+}
 """
 
 _modules: dict = {}
@@ -289,11 +452,11 @@ def group_size(modes: int, largest: int = 8) -> int:
 
 
 def _module(dtype: torch.dtype, modes: int, group: int, threads: int):
-    key = (dtype, modes, group, threads, CHUNK, SUB)
+    key = (dtype, modes, group, threads, CHUNK, SUB, SPLIT_NEURONS)
     if key not in _modules:
         io, real, real2, fma, _ = _TYPES[dtype]
         code = _SOURCE % {"modes": modes, "group": group, "chunk": CHUNK, "sub": SUB, "threads": threads, "io": io,
-                          "real": real, "real2": real2, "fma": fma}
+                          "real": real, "real2": real2, "fma": fma, "nbs": SPLIT_NEURONS}
         code = code.replace("make_real2", "make_" + real2)
         _modules[key] = cupy.RawModule(code=code, options=("--fmad=false", "-std=c++14"))
     return _modules[key]
@@ -302,9 +465,13 @@ def _module(dtype: torch.dtype, modes: int, group: int, threads: int):
 def _run(name: str, dtype: torch.dtype, modes: int, N: int, args) -> None:
     group = group_size(modes, FWD_GROUP if name.endswith("fwd") else BWD_GROUP)
     threads = THREADS // 2 if dtype == torch.float64 else THREADS
-    kernel = _module(dtype, modes, group, threads).get_function(name)
+    module = _module(dtype, modes, group, threads)
+    if name == "ssm_lif_bwd" and SPLIT_NEURONS:  # SPLIT_NEURONS neurons x group lanes per block
+        module.get_function("ssm_lif_bwd_split")((-(-N // SPLIT_NEURONS),), (SPLIT_NEURONS * group,), args,
+                                                 stream=_stream())
+        return
     blocks = (N * group + threads - 1) // threads
-    kernel((blocks,), (threads,), args, stream=_stream())
+    module.get_function(name)((blocks,), (threads,), args, stream=_stream())
 
 
 def _state_dtype(x: torch.Tensor) -> torch.dtype:
