@@ -86,6 +86,85 @@ __device__ __forceinline__ real reset_of(real u, real sp, real v_reset, int rese
     return u;
 }
 
+// One step of the soma's adjoint, newest first: from the step's input y, the membrane before it vp and the spike's
+// gradient, with gv = dL/dv after the step; accumulates dL/dk and dL/dbeta, carries gv back, returns dL/dy.
+__device__ __forceinline__ real soma_adjoint(real y, real vp, real g_spike, real bb, real kk, real& gv, real& gkk,
+                                             real& gbb, real v_reset, real alpha, int reset, int detach, int local,
+                                             int sg_code) {
+    const real u = bb * vp + y * kk;
+    const real sp = (u - (real)1 >= (real)0) ? (real)1 : (real)0;
+    real gu;
+    if (reset == 0) { gu = gv * ((real)1 - sp); if (!detach) g_spike -= gv * (u - v_reset); }
+    else if (reset == 1) { gu = gv; if (!detach) g_spike -= gv; }
+    else gu = gv;
+    gu += g_spike * surrogate(u - (real)1, alpha, sg_code);
+    gkk += gu * y;
+    gbb += gu * vp;
+    gv = local ? (real)0 : gu * bb;
+    return gu * kk;
+}
+
+// The per-mode gradient registers of a lane: lambda = dL/dh (from dL/dh_T) and the sums for A, B, C.
+#define GRADIENT_REGISTERS                                                                                     \
+    real lr[P], li[P], ga_r[P], ga_i[P], gb_r[P], gb_i[P], gc_r[P], gc_i[P];                                  \
+    _Pragma("unroll") for (int j = 0; j < P; ++j) {                                                           \
+        const real2 l = ghT[(g * P + j) * N + n];                                                              \
+        lr[j] = l.x; li[j] = l.y;                                                                              \
+        ga_r[j] = ga_i[j] = gb_r[j] = gb_i[j] = gc_r[j] = gc_i[j] = (real)0;                                  \
+    }
+
+// (c) of both backwards: the dendrite's adjoint over the chunk, sub-chunk by sub-chunk, newest first, from the
+// states kept every SUB steps (sr, si) and the soma-input gradients sh_g; lambda = dL/dh after the step.
+#define DENDRITE_ADJOINT                                                                                       \
+    _Pragma("unroll") for (int sb = CHUNK / SUB - 1; sb >= 0; --sb) {                                         \
+        if (sb * SUB < L) {                                                                                    \
+            real hs_r[SUB + 1][P], hs_i[SUB + 1][P];                                                           \
+            _Pragma("unroll") for (int j = 0; j < P; ++j) {                                                   \
+                hr[j] = hs_r[0][j] = sr[sb][j]; hi[j] = hs_i[0][j] = si[sb][j];                                \
+            }                                                                                                  \
+            _Pragma("unroll") for (int ii = 0; ii < SUB; ++ii) {                                              \
+                const real xt = sb * SUB + ii < L ? sh_x[ln][sb * SUB + ii] : (real)0;                         \
+                advance(ar, ai, br, bi, cr, ci, hr, hi, xt);                                                   \
+                _Pragma("unroll") for (int j = 0; j < P; ++j) { hs_r[ii + 1][j] = hr[j]; hs_i[ii + 1][j] = hi[j]; } \
+            }                                                                                                  \
+            _Pragma("unroll") for (int ii = SUB - 1; ii >= 0; --ii) {                                         \
+                const int i = sb * SUB + ii;                                                                   \
+                if (i < L) {                                                                                   \
+                    const long long t = t0 + i;                                                                \
+                    const real xt = sh_x[ln][i];                                                               \
+                    const real gy = sh_g[ln][i], g2 = gy + gy;                                                 \
+                    real part = (real)0;                                                                       \
+                    _Pragma("unroll") for (int j = 0; j < P; ++j) {                                           \
+                        const real pr = lr[j] + g2 * cr[j], pi = li[j] - g2 * ci[j];                          \
+                        gc_r[j] += g2 * hs_r[ii + 1][j];                                                       \
+                        gc_i[j] -= g2 * hs_i[ii + 1][j];                                                       \
+                        part += pr * br[j] + pi * bi[j];                                                       \
+                        gb_r[j] += pr * xt;                                                                    \
+                        gb_i[j] += pi * xt;                                                                    \
+                        const real hpr = hs_r[ii][j], hpi = hs_i[ii][j];                                       \
+                        ga_r[j] += pr * hpr + pi * hpi;                                                        \
+                        ga_i[j] += pi * hpr - pr * hpi;                                                        \
+                        lr[j] = pr * ar[j] + pi * ai[j];                                                       \
+                        li[j] = pi * ar[j] - pr * ai[j];                                                       \
+                    }                                                                                          \
+                    part = group_sum(part);                                                                    \
+                    gd += gy * xt;                                                                             \
+                    if (active && g == 0) gx[t * N + n] = (io_t)(gy * d + part);                              \
+                }                                                                                              \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+
+// The per-mode gradients of a lane's neuron, and dL/dh_0.
+#define STORE_MODE_GRADIENTS                                                                                   \
+    _Pragma("unroll") for (int j = 0; j < P; ++j) {                                                           \
+        const long long o = (long long)(g * P + j) * N + n;                                                    \
+        gA[o] = make_real2(ga_r[j], ga_i[j]);                                                                  \
+        gB[o] = make_real2(gb_r[j], gb_i[j]);                                                                  \
+        gC[o] = make_real2(gc_r[j], gc_i[j]);                                                                  \
+        gh0[o] = make_real2(lr[j], li[j]);                                                                     \
+    }
+
 #define LOAD_PARAMS                                                                                            \
     const long long tid = (long long)blockIdx.x * THREADS + threadIdx.x;                                      \
     const long long n_raw = tid / G;                                                                           \
@@ -164,13 +243,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_bwd(
     __shared__ real sh_x[NB][CHUNK + 1], sh_gs[NB][CHUNK + 1], sh_y[NB][CHUNK + 1], sh_v[NB][CHUNK + 1],
         sh_g[NB][CHUNK + 1];
     const int ln = threadIdx.x / G;
-    real lr[P], li[P], ga_r[P], ga_i[P], gb_r[P], gb_i[P], gc_r[P], gc_i[P];
-    #pragma unroll
-    for (int j = 0; j < P; ++j) {
-        const real2 l = ghT[(g * P + j) * N + n];
-        lr[j] = l.x; li[j] = l.y;
-        ga_r[j] = ga_i[j] = gb_r[j] = gb_i[j] = gc_r[j] = gc_i[j] = (real)0;
-    }
+    GRADIENT_REGISTERS
     real gv = gvT[n], gd = 0, gbb = 0, gkk = 0;
     const long long n_chunks = (T + CHUNK - 1) / CHUNK;
     for (long long ch = n_chunks - 1; ch >= 0; --ch) {
@@ -223,59 +296,11 @@ extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_bwd(
         }
         __syncwarp();
         // (c) the dendrite's adjoint, sub-chunk by sub-chunk, newest first; lambda = dL/dh after the step
-        #pragma unroll
-        for (int sb = CHUNK / SUB - 1; sb >= 0; --sb) {
-            if (sb * SUB < L) {
-                real hs_r[SUB + 1][P], hs_i[SUB + 1][P];
-                #pragma unroll
-                for (int j = 0; j < P; ++j) { hr[j] = hs_r[0][j] = sr[sb][j]; hi[j] = hs_i[0][j] = si[sb][j]; }
-                #pragma unroll
-                for (int ii = 0; ii < SUB; ++ii) {
-                    const real xt = sb * SUB + ii < L ? sh_x[ln][sb * SUB + ii] : (real)0;
-                    advance(ar, ai, br, bi, cr, ci, hr, hi, xt);
-                    #pragma unroll
-                    for (int j = 0; j < P; ++j) { hs_r[ii + 1][j] = hr[j]; hs_i[ii + 1][j] = hi[j]; }
-                }
-                #pragma unroll
-                for (int ii = SUB - 1; ii >= 0; --ii) {
-                    const int i = sb * SUB + ii;
-                    if (i < L) {
-                        const long long t = t0 + i;
-                        const real xt = sh_x[ln][i];
-                        const real gy = sh_g[ln][i], g2 = gy + gy;
-                        real part = (real)0;
-                        #pragma unroll
-                        for (int j = 0; j < P; ++j) {
-                            const real pr = lr[j] + g2 * cr[j], pi = li[j] - g2 * ci[j];
-                            gc_r[j] += g2 * hs_r[ii + 1][j];
-                            gc_i[j] -= g2 * hs_i[ii + 1][j];
-                            part += pr * br[j] + pi * bi[j];
-                            gb_r[j] += pr * xt;
-                            gb_i[j] += pi * xt;
-                            const real hpr = hs_r[ii][j], hpi = hs_i[ii][j];
-                            ga_r[j] += pr * hpr + pi * hpi;
-                            ga_i[j] += pi * hpr - pr * hpi;
-                            lr[j] = pr * ar[j] + pi * ai[j];
-                            li[j] = pi * ar[j] - pr * ai[j];
-                        }
-                        part = group_sum(part);
-                        gd += gy * xt;
-                        if (active && g == 0) gx[t * N + n] = (io_t)(gy * d + part);
-                    }
-                }
-            }
-        }
+        DENDRITE_ADJOINT
         __syncwarp();
     }
     if (!active) return;
-    #pragma unroll
-    for (int j = 0; j < P; ++j) {
-        const long long o = (long long)(g * P + j) * N + n;
-        gA[o] = make_real2(ga_r[j], ga_i[j]);
-        gB[o] = make_real2(gb_r[j], gb_i[j]);
-        gC[o] = make_real2(gc_r[j], gc_i[j]);
-        gh0[o] = make_real2(lr[j], li[j]);
-    }
+    STORE_MODE_GRADIENTS
     if (g == 0) { gD[n] = gd; gbeta[n] = gbb; gk[n] = gkk; gv0[n] = gv; }
 }
 
@@ -316,13 +341,7 @@ extern "C" __global__ void __launch_bounds__(NBS * G) ssm_lif_bwd_split(
     real gv = gvT[ns], gbb = 0, gkk = 0;
     __shared__ real sh_x[NBS][CHUNK + 1], sh_gs[NBS][CHUNK + 1], sh_y[NBS][CHUNK + 1], sh_v[NBS][CHUNK + 1],
         sh_g[NBS][CHUNK + 1];
-    real lr[P], li[P], ga_r[P], ga_i[P], gb_r[P], gb_i[P], gc_r[P], gc_i[P];
-    #pragma unroll
-    for (int j = 0; j < P; ++j) {
-        const real2 l = ghT[(g * P + j) * N + n];
-        lr[j] = l.x; li[j] = l.y;
-        ga_r[j] = ga_i[j] = gb_r[j] = gb_i[j] = gc_r[j] = gc_i[j] = (real)0;
-    }
+    GRADIENT_REGISTERS
     real gd = 0;
     const long long n_chunks = (T + CHUNK - 1) / CHUNK;
     for (long long ch = n_chunks - 1; ch >= 0; --ch) {
@@ -362,77 +381,18 @@ extern "C" __global__ void __launch_bounds__(NBS * G) ssm_lif_bwd_split(
                 sh_v[sl][i] = v;
                 v = reset_of(u, sp, v_reset, reset);
             }
-            for (int i = L - 1; i >= 0; --i) {
-                const real y = sh_y[sl][i], vp = sh_v[sl][i];
-                const real u = sbb * vp + y * skk;
-                const real sp = (u - (real)1 >= (real)0) ? (real)1 : (real)0;
-                real g_spike = sh_gs[sl][i], gu;
-                if (reset == 0) { gu = gv * ((real)1 - sp); if (!detach) g_spike -= gv * (u - v_reset); }
-                else if (reset == 1) { gu = gv; if (!detach) g_spike -= gv; }
-                else gu = gv;
-                gu += g_spike * surrogate(u - (real)1, alpha, sg_code);
-                gkk += gu * y;
-                gbb += gu * vp;
-                gv = local ? (real)0 : gu * sbb;
-                sh_g[sl][i] = gu * skk;
-            }
+            for (int i = L - 1; i >= 0; --i)
+                sh_g[sl][i] = soma_adjoint(sh_y[sl][i], sh_v[sl][i], sh_gs[sl][i], sbb, skk, gv, gkk, gbb, v_reset,
+                                           alpha, reset, detach, local, sg_code);
         }
         __syncthreads();
         // (c) the dendrite's adjoint, sub-chunk by sub-chunk, newest first (as ssm_lif_bwd)
-        #pragma unroll
-        for (int sb = CHUNK / SUB - 1; sb >= 0; --sb) {
-            if (sb * SUB < L) {
-                real hs_r[SUB + 1][P], hs_i[SUB + 1][P];
-                #pragma unroll
-                for (int j = 0; j < P; ++j) { hr[j] = hs_r[0][j] = sr[sb][j]; hi[j] = hs_i[0][j] = si[sb][j]; }
-                #pragma unroll
-                for (int ii = 0; ii < SUB; ++ii) {
-                    const real xt = sb * SUB + ii < L ? sh_x[ln][sb * SUB + ii] : (real)0;
-                    advance(ar, ai, br, bi, cr, ci, hr, hi, xt);
-                    #pragma unroll
-                    for (int j = 0; j < P; ++j) { hs_r[ii + 1][j] = hr[j]; hs_i[ii + 1][j] = hi[j]; }
-                }
-                #pragma unroll
-                for (int ii = SUB - 1; ii >= 0; --ii) {
-                    const int i = sb * SUB + ii;
-                    if (i < L) {
-                        const long long t = t0 + i;
-                        const real xt = sh_x[ln][i];
-                        const real gy = sh_g[ln][i], g2 = gy + gy;
-                        real part = (real)0;
-                        #pragma unroll
-                        for (int j = 0; j < P; ++j) {
-                            const real pr = lr[j] + g2 * cr[j], pi = li[j] - g2 * ci[j];
-                            gc_r[j] += g2 * hs_r[ii + 1][j];
-                            gc_i[j] -= g2 * hs_i[ii + 1][j];
-                            part += pr * br[j] + pi * bi[j];
-                            gb_r[j] += pr * xt;
-                            gb_i[j] += pi * xt;
-                            const real hpr = hs_r[ii][j], hpi = hs_i[ii][j];
-                            ga_r[j] += pr * hpr + pi * hpi;
-                            ga_i[j] += pi * hpr - pr * hpi;
-                            lr[j] = pr * ar[j] + pi * ai[j];
-                            li[j] = pi * ar[j] - pr * ai[j];
-                        }
-                        part = group_sum(part);
-                        gd += gy * xt;
-                        if (active && g == 0) gx[t * N + n] = (io_t)(gy * d + part);
-                    }
-                }
-            }
-        }
+        DENDRITE_ADJOINT
         __syncthreads();
     }
     if (soma_active) { gbeta[ns] = gbb; gk[ns] = gkk; gv0[ns] = gv; }
     if (!active) return;
-    #pragma unroll
-    for (int j = 0; j < P; ++j) {
-        const long long o = (long long)(g * P + j) * N + n;
-        gA[o] = make_real2(ga_r[j], ga_i[j]);
-        gB[o] = make_real2(gb_r[j], gb_i[j]);
-        gC[o] = make_real2(gc_r[j], gc_i[j]);
-        gh0[o] = make_real2(lr[j], li[j]);
-    }
+    STORE_MODE_GRADIENTS
     if (g == 0) gD[n] = gd;
 }
 """
