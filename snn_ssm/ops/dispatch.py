@@ -14,7 +14,9 @@ import importlib.util
 import logging
 import os
 
-__all__ = ["BACKENDS", "check_backend", "use_backend", "requested_backend", "available", "choose"]
+import torch
+
+__all__ = ["BACKENDS", "check_backend", "use_backend", "requested_backend", "available", "choose", "custom_op"]
 
 log = logging.getLogger(__name__)
 
@@ -107,3 +109,55 @@ def choose(op: str, device_type: str, supports: dict[str, str | None], explicit:
                 log.info("snn_ssm: %s on %s uses the %s backend%s", op, device_type, candidate, why)
             return candidate
     return "torch"
+
+
+class _Op:
+    """A kernel as a ``torch.library`` custom op for traced code, and as a plain ``torch.autograd.Function`` with
+    the same setup and backward for eager calls (see :func:`custom_op`)."""
+
+    def __init__(self, op, impl, backward_op, backward_impl):
+        self.op, self.backward_op, self.backward_impl = op, backward_op, backward_impl
+        self._setup = self._backward = None
+        outer = self
+
+        class Eager(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, *inputs):
+                output = impl(*inputs)
+                outer._setup(ctx, inputs, output)
+                return output
+
+            @staticmethod
+            def backward(ctx, *grads):
+                return outer._backward(ctx, *grads)
+
+        self._eager = Eager
+
+    def register_autograd(self, backward, setup_context):
+        self._setup, self._backward = setup_context, backward
+        self.op.register_autograd(backward, setup_context=setup_context)
+
+    def backward(self, *args):
+        """The backward kernel: the custom op when traced, its implementation when called eagerly."""
+        return (self.backward_impl if _eager(args) else self.backward_op)(*args)
+
+    def __call__(self, *args):
+        return (self._eager.apply if _eager(args) else self.op)(*args)
+
+
+def _eager(args) -> bool:
+    """Plain tensors outside ``torch.compile``; traced code (dynamo, or the fake and functional tensors of
+    AOTAutograd and ``torch.library.opcheck``) takes the custom op."""
+    return not torch.compiler.is_compiling() and all(type(a) is torch.Tensor for a in args
+                                                     if isinstance(a, torch.Tensor))
+
+
+def custom_op(name: str, impl, backward_impl) -> _Op:
+    """``impl`` and its ``backward_impl`` (Python functions with type annotations: their schema) as the custom ops
+    ``name`` and ``name + "_backward"``: what ``torch.compile`` traces, as one graph node each with the fake
+    implementations the caller registers on ``.op`` and ``.backward_op``. Eager calls run the same functions
+    through a plain ``torch.autograd.Function`` with the same setup and backward: the custom op's dispatch costs
+    several times the host time of the call itself (torch 2.x fills the schema's defaults in Python at every call),
+    which a short sequence pays at every step. ``ops/lif_scan`` and ``ops/ssm_lif`` are built with it."""
+    return _Op(torch.library.custom_op(name, impl, mutates_args=()), impl,
+               torch.library.custom_op(name + "_backward", backward_impl, mutates_args=()), backward_impl)

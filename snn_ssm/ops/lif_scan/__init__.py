@@ -19,7 +19,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from ...functional.lif import KERNEL_SURROGATES, KernelOptions, SomaOptions, seq
-from ..dispatch import choose
+from ..dispatch import choose, custom_op
 
 __all__ = ["lif_scan", "lif_scan_ref", "scan", "KernelOptions", "KERNEL_SURROGATES"]
 
@@ -37,13 +37,13 @@ def _impl(name: str):
 
 
 # The kernels as torch.library custom ops: one graph node each under torch.compile, with fake implementations for
-# tracing and a registered backward. A backend module has two launchers,
+# tracing and a registered backward (eager calls run the same functions without the custom op's dispatch:
+# dispatch.custom_op). A backend module has two launchers,
 # ``launch_forward(y, v0, beta, k, opts, skip) -> (spikes, ckpt)`` and
 # ``launch_backward(y, beta, k, ckpt, g_s, g_vT, opts, skip) -> (g_y, g_v0, g_beta, g_k[, g_x, g_d])``, where
 # ``skip`` is ``None`` or the fused D-skip ``(x, d)`` and ``ckpt`` holds the membrane at every chunk start, then v_T.
 
-@torch.library.custom_op("snn_ssm::lif_scan", mutates_args=())
-def _scan_op(y: torch.Tensor, v0: torch.Tensor, beta: torch.Tensor, k: torch.Tensor, x: Optional[torch.Tensor],
+def _scan_impl(y: torch.Tensor, v0: torch.Tensor, beta: torch.Tensor, k: torch.Tensor, x: Optional[torch.Tensor],
              d: Optional[torch.Tensor], backend: str, v_reset: float, reset: int, detach_reset: bool, local: bool,
              surrogate: int, alpha: float) -> Tuple[torch.Tensor, torch.Tensor]:
     opts = KernelOptions(v_reset, reset, detach_reset, local, surrogate, alpha)
@@ -52,16 +52,7 @@ def _scan_op(y: torch.Tensor, v0: torch.Tensor, beta: torch.Tensor, k: torch.Ten
                                          skip)
 
 
-# The kernels return contiguous tensors whatever their inputs' strides, and so must the fakes: Inductor asserts the
-# strides a fake gives (a transposed activation once failed there).
-@_scan_op.register_fake
-def _(y, v0, beta, k, x, d, backend, *opts):
-    chunk = _impl(backend).CHUNK
-    return y.new_empty(y.shape), beta.new_empty(((y.shape[0] + chunk - 1) // chunk + 1, y.shape[1]))
-
-
-@torch.library.custom_op("snn_ssm::lif_scan_backward", mutates_args=())
-def _scan_backward_op(y: torch.Tensor, beta: torch.Tensor, k: torch.Tensor, ckpt: torch.Tensor, g_s: torch.Tensor,
+def _scan_backward_impl(y: torch.Tensor, beta: torch.Tensor, k: torch.Tensor, ckpt: torch.Tensor, g_s: torch.Tensor,
                       g_vT: torch.Tensor, x: Optional[torch.Tensor], d: Optional[torch.Tensor], backend: str,
                       v_reset: float, reset: int, detach_reset: bool, local: bool, surrogate: int,
                       alpha: float) -> List[torch.Tensor]:
@@ -70,6 +61,18 @@ def _scan_backward_op(y: torch.Tensor, beta: torch.Tensor, k: torch.Tensor, ckpt
     grads = _impl(backend).launch_backward(y.contiguous(), beta.contiguous(), k.contiguous(), ckpt.contiguous(),
                                            g_s.contiguous(), g_vT.contiguous(), opts, skip)
     return list(grads) if skip is not None else [*grads, y.new_empty(0), beta.new_empty(0)]
+
+
+_scan = custom_op("snn_ssm::lif_scan", _scan_impl, _scan_backward_impl)
+_scan_op, _scan_backward_op = _scan.op, _scan.backward_op
+
+
+# The kernels return contiguous tensors whatever their inputs' strides, and so must the fakes: Inductor asserts the
+# strides a fake gives (a transposed activation once failed there).
+@_scan_op.register_fake
+def _(y, v0, beta, k, x, d, backend, *opts):
+    chunk = _impl(backend).CHUNK
+    return y.new_empty(y.shape), beta.new_empty(((y.shape[0] + chunk - 1) // chunk + 1, y.shape[1]))
 
 
 @_scan_backward_op.register_fake
@@ -86,13 +89,13 @@ def _scan_setup(ctx, inputs, output):
 
 def _scan_backward(ctx, g_s, g_ckpt):
     y, beta, k, ckpt, x, d = ctx.saved_tensors
-    g_y, g_v0, g_beta, g_k, g_x, g_d = _scan_backward_op(y, beta, k, ckpt, g_s, g_ckpt[-1], x, d, ctx.backend,
-                                                         *ctx.opts)
+    g_y, g_v0, g_beta, g_k, g_x, g_d = _scan.backward(y, beta, k, ckpt, g_s, g_ckpt[-1], x, d, ctx.backend,
+                                                      *ctx.opts)
     skip = (g_x, g_d) if x is not None else (None, None)
     return (g_y, g_v0, g_beta, g_k, *skip, None, None, None, None, None, None, None)
 
 
-_scan_op.register_autograd(_scan_backward, setup_context=_scan_setup)
+_scan.register_autograd(_scan_backward, setup_context=_scan_setup)
 
 
 def _kernel_support(y, kopts: KernelOptions | None) -> dict:
@@ -290,5 +293,5 @@ def _launch(y, v0, beta, v_th, skip_input, skip_weight, name: str, kopts: Kernel
             else v0.to(state_dtype).expand(step_shape)).reshape(-1)  # a broadcastable v0 must not be read short
     x_n = None if skip_input is None else skip_input.reshape(T, -1)
     d_n = None if skip_input is None else _per_neuron(skip_weight, state_dtype, y, step_shape)
-    s, ckpt = _scan_op(y.reshape(T, -1), v0_n, beta_n, k_n, x_n, d_n, name, *kopts)
+    s, ckpt = _scan(y.reshape(T, -1), v0_n, beta_n, k_n, x_n, d_n, name, *kopts)
     return s.reshape(y.shape), ckpt[-1].reshape(step_shape)

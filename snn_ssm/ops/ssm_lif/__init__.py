@@ -24,7 +24,7 @@ import torch
 
 from ...functional import s4d
 from ...functional.lif import SomaOptions, seq
-from ..dispatch import available, choose, requested_backend
+from ..dispatch import available, choose, custom_op, requested_backend
 from ..lif_scan import KernelOptions, _reference as _lif_reference
 
 __all__ = ["ssm_lif", "ssm_lif_ref", "ssm_lif_recurrence", "scan", "fused_backend"]
@@ -109,8 +109,7 @@ def fused_backend(device_type: str, dtype: torch.dtype, opts: SomaOptions, backe
 
 # -- the kernel as a custom op ----------------------------------------------------------------------------------
 
-@torch.library.custom_op("snn_ssm::ssm_lif", mutates_args=())
-def _op(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, Cc: torch.Tensor, D: torch.Tensor, beta: torch.Tensor,
+def _op_impl(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, Cc: torch.Tensor, D: torch.Tensor, beta: torch.Tensor,
         k: torch.Tensor, v0: torch.Tensor, h0: torch.Tensor, channels: int, M: int, backend: str, v_reset: float,
         reset: int, detach_reset: bool, local: bool, surrogate: int,
         alpha: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -119,20 +118,23 @@ def _op(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, Cc: torch.Tensor, D
                                          channels, M)
 
 
-@_op.register_fake
-def _(x, dA, dB, Cc, D, beta, k, v0, h0, channels, M, backend, *opts):
-    rows = (x.shape[0] + _impl(backend).CHUNK - 1) // _impl(backend).CHUNK + 1
-    return x.new_empty(x.shape), beta.new_empty((rows, x.shape[1])), dA.new_empty((rows, dA.shape[1], x.shape[1]))
-
-
-@torch.library.custom_op("snn_ssm::ssm_lif_backward", mutates_args=())
-def _backward_op(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, Cc: torch.Tensor, D: torch.Tensor,
+def _backward_impl(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, Cc: torch.Tensor, D: torch.Tensor,
                  beta: torch.Tensor, k: torch.Tensor, ck_v: torch.Tensor, ck_h: torch.Tensor, g_s: torch.Tensor,
                  g_vT: torch.Tensor, g_hT: torch.Tensor, channels: int, M: int, backend: str, v_reset: float,
                  reset: int, detach_reset: bool, local: bool, surrogate: int, alpha: float) -> List[torch.Tensor]:
     opts = KernelOptions(v_reset, reset, detach_reset, local, surrogate, alpha)
     args = (t.contiguous() for t in (x, dA, dB, Cc, D, beta, k, ck_v, ck_h, g_s, g_vT, g_hT))
     return list(_impl(backend).launch_backward(*args, opts, channels, M))
+
+
+_fused = custom_op("snn_ssm::ssm_lif", _op_impl, _backward_impl)
+_op, _backward_op = _fused.op, _fused.backward_op
+
+
+@_op.register_fake
+def _(x, dA, dB, Cc, D, beta, k, v0, h0, channels, M, backend, *opts):
+    rows = (x.shape[0] + _impl(backend).CHUNK - 1) // _impl(backend).CHUNK + 1
+    return x.new_empty(x.shape), beta.new_empty((rows, x.shape[1])), dA.new_empty((rows, dA.shape[1], x.shape[1]))
 
 
 @_backward_op.register_fake
@@ -156,7 +158,7 @@ def _per_channel(g: torch.Tensor, channels: int, M: int) -> torch.Tensor:
 
 def _backward(ctx, g_s, g_ckv, g_ckh):
     x, dA, dB, Cc, D, beta, k, ck_v, ck_h = ctx.saved_tensors
-    g_x, g_dA, g_dB, g_C, g_D, g_beta, g_k, g_v0, g_h0 = _backward_op(
+    g_x, g_dA, g_dB, g_C, g_D, g_beta, g_k, g_v0, g_h0 = _fused.backward(
         x, dA, dB, Cc, D, beta, k, ck_v, ck_h, g_s, g_ckv[-1], g_ckh[-1], ctx.channels, ctx.M, ctx.backend,
         *ctx.opts)
     C, M = ctx.channels, ctx.M
@@ -164,7 +166,7 @@ def _backward(ctx, g_s, g_ckv, g_ckh):
             g_v0, g_h0.t(), None, None, None, None, None, None, None, None, None)
 
 
-_op.register_autograd(_backward, setup_context=_setup)
+_fused.register_autograd(_backward, setup_context=_setup)
 
 
 # -- entry points -----------------------------------------------------------------------------------------------
@@ -198,7 +200,7 @@ def _launch(x, dA, dB, Cc, D, beta, v_th, h0, v0, name: str, kopts: KernelOption
             else v0.to(real).expand(step_shape)).reshape(-1)
     h0_n = (torch.zeros((B * channels * M, modes), dtype=complex_dtype, device=x.device) if h0 is None
             else h0.to(complex_dtype).reshape(B * channels * M, modes))
-    s, ck_v, ck_h = _op(x.reshape(T, -1), dA.to(complex_dtype), dB.to(complex_dtype), Cc.to(complex_dtype), D_n,
+    s, ck_v, ck_h = _fused(x.reshape(T, -1), dA.to(complex_dtype), dB.to(complex_dtype), Cc.to(complex_dtype), D_n,
                         beta_n, k_n, v0_n, h0_n, channels, M, name, *kopts)
     return s.reshape(x.shape), ck_h[-1].t().reshape(B, channels, M, modes), ck_v[-1].reshape(step_shape)
 
