@@ -62,8 +62,8 @@ class S4DLayerBase(nn.Module, abc.ABC):
     def step(self, x: torch.Tensor, state=None, *, matmul_dtype: torch.dtype | None = None):
         """One step ``x`` ``[B, H]`` → ``(output [B, H], state)`` by the recurrence (O(1) per step; dropout off).
 
-        ``matmul_dtype`` (``torch.bfloat16`` or ``torch.float16``; ``None``: the weights' own dtype) runs the mix's
-        weight products in that dtype without autograd, from a copy of the weights made once (generation)."""
+        ``matmul_dtype`` (``torch.bfloat16`` or ``torch.float16``; ``None``: the weights' own dtype) reads the mix's
+        weights, without autograd, from a copy in that dtype made once (generation)."""
         z, state = self.activation_step(x, state)
         return self.mix_step(z, matmul_dtype), state
 

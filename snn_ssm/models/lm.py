@@ -210,11 +210,11 @@ class CausalLM(nn.Module):
         parallel form, then one recurrent step per token (O(1) each). ``temperature=0`` is greedy; ``top_k``
         samples among the k most likely. Returns the new tokens ``[max_tokens]`` (or ``[max_tokens, B]``).
 
-        ``matmul_dtype=torch.bfloat16`` (or ``float16``) runs the dense weight products of the recurrent steps
-        (the plain softmax's output layer, the GELU twin's projections) in that dtype from copies of the weights
-        made once; the recurrences, the somas and the spiking layers' projections (accumulations of binary
-        spikes) stay in float32. On a CPU, where the float32 output layer of a small model is bound by memory
-        traffic, that is several times faster per token; the logits then differ from the float32 ones by the
+        ``matmul_dtype=torch.bfloat16`` (or ``float16``) reads the weight matrices of the recurrent steps from
+        copies in that dtype, made once: the plain softmax's output layer and the GELU twin's projections multiply
+        in it, the spiking layers' projections sum the rows of the channels that fired in float32; the
+        recurrences and the somas stay in float32. On a CPU, where a small model's step is bound by reading its
+        matrices, that is about twice as fast per token; the logits then differ from the float32 ones by the
         dtype's rounding (about 3 significant digits for bfloat16), so sampled text can differ. Default ``None``:
         the weights' dtype, the same logits as the parallel form.
 

@@ -274,8 +274,8 @@ def generate_main(argv=None) -> str:
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--matmul-dtype", choices=("float32", "bfloat16", "float16"), default="float32",
-                   help="dtype of the output layer's (and a GELU twin's) weight products per token: float16 or "
-                   "bfloat16 is several times faster on a CPU, with logits rounded to that dtype (default float32)")
+                   help="dtype of the weight matrices read per token (generate(matmul_dtype=)): float16 or "
+                   "bfloat16 is about twice as fast on a CPU, with logits rounded to that dtype (default float32)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
     try:
