@@ -104,8 +104,10 @@ PRECISIONS = ("32", "tf32", "bf16-mixed", "16-mixed")
 def default_precision(device) -> str:
     """The CLI's precision when none is given: ``bf16-mixed`` on CUDA (SpikingSSM sMNIST for two epochs on an H200
     reached the test accuracy of float32, 98.99 % vs 98.97 %, in less time per step:
-    ``benchmarks/results/precision_parity_cuda_2026-12-06.md``), ``32`` elsewhere (bfloat16 autocast on a CPU
-    costs more than it saves).
+    ``benchmarks/results/precision_parity_cuda_2026-12-06.md``), ``32`` elsewhere: bfloat16 autocast pays only
+    on CPUs with bfloat16 units (on a 2-core Zen 5 it took a SpikingSSM sMNIST step from 5.4 to 3.4 s,
+    ``train_cpu_2026-12-06.md``), costs time on others, and its accuracy on a CPU has not been measured; ask for it
+    with ``--precision bf16-mixed``.
 
     Examples::
 
