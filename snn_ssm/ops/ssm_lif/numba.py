@@ -204,7 +204,7 @@ def _step_kernel(reset: int):
         for b in range(x.shape[0]):
             xt = x[b]
             acc[:] = zero
-            for j in range(modes):  # the forward kernel's _advance: modes outside, channels inside (vectorised)
+            for j in range(modes):  # as the forward kernel's _advance: modes outside, channels' sums independent
                 for c in range(channels):
                     hr, hi_ = h[b, c, j, 0], h[b, c, j, 1]
                     r = A_r[j, c] * hr - A_i[j, c] * hi_ + B_r[j, c] * xt[c]
