@@ -136,6 +136,8 @@ def train_main(argv=None) -> dict:
                    help="32, tf32, bf16-mixed or 16-mixed (CUDA); stored in the run, kept on --resume (default: "
                    "bf16-mixed on CUDA, where it keeps float32's accuracy, 32 elsewhere)")
     p.add_argument("--max-steps", type=int, default=None, help="stop (and save) after this many steps in total")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop (and save) after the first step that ends this many minutes into this call's training")
     p.add_argument("--val-every", type=int, default=None, help="also validate every N steps")
     p.add_argument("--ckpt-every", type=int, default=500, help="write last.pt every N steps (default 500)")
     p.add_argument("--deterministic", action="store_true", help="torch deterministic algorithms")
@@ -151,6 +153,8 @@ def train_main(argv=None) -> dict:
                         ("--ckpt-every", args.ckpt_every)):
             if v is not None:
                 positive(v, flag, integer=True)
+        if args.max_minutes is not None:
+            positive(args.max_minutes, "--max-minutes")
         if args.resume:
             ckpt = load_checkpoint(args.resume, args.model)
             if ckpt["task"] != args.task:
@@ -181,8 +185,8 @@ def train_main(argv=None) -> dict:
         out = args.out or (Path(args.resume).parent if args.resume and Path(args.resume).is_file() else args.resume) \
             or Path("runs") / f"{args.model}-{args.task}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
         return train(args.model, task, cfg, out, device=args.device, resume=args.resume, max_steps=args.max_steps,
-                     val_every=args.val_every, ckpt_every=args.ckpt_every, progress=not args.quiet,
-                     plots=not args.no_plots, data=data, overwrite=args.overwrite)
+                     max_minutes=args.max_minutes, val_every=args.val_every, ckpt_every=args.ckpt_every,
+                     progress=not args.quiet, plots=not args.no_plots, data=data, overwrite=args.overwrite)
     except (ValueError, FileNotFoundError) as e:
         p.exit(2, f"error: {e}\n")
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import param_groups
+from .._checks import positive_number
 from ..data import ListOps, SequenceMNIST, bucket_batches, mnist_splits
 from ..data.listops import VOCAB
 from ..layers.sampler import SpikeSampler
@@ -317,14 +318,17 @@ def _setup_distributed(device: str):
 
 
 def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu", resume=None,
-          max_steps: int | None = None, val_every: int | None = None, ckpt_every: int | None = 500,
-          progress: bool = True, plots: bool = True, log=print, data: dict | None = None,
+          max_steps: int | None = None, max_minutes: float | None = None, val_every: int | None = None,
+          ckpt_every: int | None = 500, progress: bool = True, plots: bool = True, log=print, data: dict | None = None,
           overwrite: bool = False) -> dict:
     """Train, validate each epoch (and every ``val_every`` steps), keep best/last checkpoints, and report.
 
-    ``max_steps`` stops after that many optimizer steps in total, saving ``last.pt`` (a job with a time limit;
-    ``resume`` continues it exactly). ``last.pt`` is also written every ``ckpt_every`` steps and at each epoch's
-    end, so a killed run loses at most that much. Returns the final report (also written to ``report.json``).
+    ``max_steps`` stops after that many optimizer steps in total, and ``max_minutes`` after the first step that ends
+    that many minutes after this call began training, each saving ``last.pt`` (a job with a time limit; ``resume``
+    continues it exactly). The training time, summed over the resumed parts, is kept in the checkpoints, stamped
+    on each validation line of ``metrics.jsonl`` (``seconds``) and reported as ``train_seconds``. ``last.pt`` is
+    also written every ``ckpt_every`` steps and at each epoch's end, so a killed run loses at most that much.
+    Returns the final report (also written to ``report.json``).
 
     ``data`` (the options the task was built with) is stored in every checkpoint, so a resume can rebuild the same
     data. A fresh run refuses a folder that already holds a run (its ``metrics.jsonl`` or checkpoints) unless
@@ -350,6 +354,8 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
     for name, v in (("max_steps", max_steps), ("val_every", val_every), ("ckpt_every", ckpt_every)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if max_minutes is not None:
+        positive_number(max_minutes, "max_minutes")
     if out.exists() and not out.is_dir():
         raise ValueError(f"the run folder {out} is a file, not a folder")
     earlier = [p for p in RUN_FILES if (out / p).exists()]
@@ -393,6 +399,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
             log(f"warmup shortened from {t['warmup']} to {warmup} steps for a run of {total} steps")
     sched = cosine_with_warmup(opt, warmup, total)
     start_epoch, skip, step, best, history = 0, 0, 0, -math.inf if lm else -1.0, []
+    seconds_before = 0.0  # training time of the parts of this run before a resume
     carried = None  # the language model's state between consecutive chunks (carry_state)
     if ckpt is not None:
         try:
@@ -405,6 +412,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
         if ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
         start_epoch, skip, step, best = ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"], ckpt["best_val"]
+        seconds_before = float(ckpt.get("train_seconds", 0.0))  # absent from runs before it was kept
         _set_rng_state(model, ckpt["rng"])
         if carry and skip:
             carried = _to_device(ckpt.get("lm_state"), device)
@@ -427,10 +435,16 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
         atomic_save({"model_name": model_name, "task": task.name, "config": cfg, "data": data_options,
                      "model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
                      "scheduler": sched.state_dict(), "epoch": epoch, "batch_in_epoch": batch_in_epoch, "step": step,
-                     "best_val": best_val, "rng": _rng_state(model), "scaler": scaler.state_dict(), **extra},
+                     "best_val": best_val, "rng": _rng_state(model), "scaler": scaler.state_dict(),
+                     "train_seconds": seconds(), **extra},
                     out / name)
 
+    def seconds():
+        return seconds_before + time.time() - start
+
     def record(entry):
+        if "val_accuracy" in entry or "val_loss" in entry:
+            entry = {**entry, "seconds": round(seconds(), 2)}
         history.append(entry)
         if main_proc:
             with open(log_path, "a") as f:
@@ -478,7 +492,8 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
                 best = _validate(model, task, t, device, step, epoch, best, record, save, i + 1)
             if ckpt_every and step % ckpt_every == 0:
                 save("last.pt", epoch, i + 1, best)
-            if max_steps is not None and step >= max_steps:
+            if (max_steps is not None and step >= max_steps) or \
+                    (max_minutes is not None and time.time() - start >= 60 * max_minutes):
                 save("last.pt", epoch, i + 1, best)
                 stopped = True
                 break
@@ -498,7 +513,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
     if best_ckpt.exists():
         _unwrap(model).load_state_dict(torch.load(best_ckpt, map_location="cpu", weights_only=False)["model"])
     test = evaluate(_unwrap(model), task, "test", t["batch"], device, monitor=True, precision=prec, carry=carry)
-    report = {"model": model_name, "task": task.name, "steps": step, "train_seconds": round(time.time() - start, 1),
+    report = {"model": model_name, "task": task.name, "steps": step, "train_seconds": round(seconds(), 2),
               "test": test, "config": cfg}
     report.update({"best_val_loss": -best} if lm else {"best_val_accuracy": best})
     if main_proc:

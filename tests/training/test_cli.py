@@ -40,6 +40,23 @@ def test_killed_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path,
     assert {"spike_rates", "ops_per_example", "energy_uJ_per_example"} <= set(report["test"])
 
 
+def test_a_time_limit_stops_after_a_step_and_the_training_time_adds_up_over_resumes(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = ["--model", "s4d", "--task", "smnist", *TINY]
+    stopped = train_main([*args, "--out", str(run_dir), "--max-minutes", "1e-9"])
+    assert stopped["stopped_at_step"] == 1  # the limit is checked after each step, so one always runs
+    before = torch.load(run_dir / "last.pt", weights_only=False)["train_seconds"]
+    assert before > 0
+    report = train_main(["--model", "s4d", "--task", "smnist", "--resume", str(run_dir), *TINY[6:]])
+    assert report["steps"] == 12 and report["train_seconds"] >= before
+    seconds = [r["seconds"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+               if "val_accuracy" in r]
+    assert len(seconds) == 2 and round(before, 2) <= seconds[0] <= seconds[1] <= report["train_seconds"]
+    with pytest.raises(SystemExit) as e:
+        train_main([*args, "--out", str(tmp_path / "other"), "--max-minutes", "0"])
+    assert e.value.code == 2 and "--max-minutes must be a finite number > 0" in capsys.readouterr().err
+
+
 def test_report_plots_and_eval(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "run"
