@@ -222,7 +222,8 @@ class LIFSoma(SpikeEmitter, ChannelModule):
         M = math.prod(x.shape[3:])
         dendrite.ensure_channels(C)
         p = dendrite.discrete(C)
-        fused = None if self._sdn is not None else fused_backend(
+        # the fused recurrence is the causal S4D: a bidirectional dendrite's second, anti-causal side keeps the FFT
+        fused = None if self._sdn is not None or dendrite.bidirectional else fused_backend(
             x.device.type, x.dtype, self.options, self.backend, B * M, dendrite.d_state // 2, T)
         if fused is not None:
             v_th = self.v_th if not self.shared else self.v_th.reshape(())

@@ -193,6 +193,21 @@ def test_neuron_and_layer_use_it_and_agree_with_the_fft_path():
     assert list(mon.rates()) == ["soma"] and meter.report()["layers"]["dendrite"]["MACs"] > 0
 
 
+@pytest.mark.parametrize("backend", ["numba", "auto"])
+def test_a_bidirectional_layer_keeps_its_anti_causal_side(backend):
+    """The fused recurrence is causal: a bidirectional layer under a fused backend must fire exactly as the FFT
+    path does (its second kernel side included), not on the causal side alone."""
+    torch.manual_seed(0)
+    layer = snn_ssm.SpikingS4D(8, d_state=4, bidirectional=True, backend=backend)
+    twin = snn_ssm.SpikingS4D(8, d_state=4, bidirectional=True, backend="torch")
+    twin.load_state_dict(layer.state_dict())
+    x = torch.randn(50, 3, 8) * 3  # few neurons and modes: auto's cost model would take the fused kernel
+    assert fused_backend("cpu", torch.float32, layer.soma.options, backend, 3, 2, 50) == "numba"
+    with torch.no_grad():
+        s, ref = layer.activation(x), twin.activation(x)
+    assert float(ref.mean()) > 0.02 and torch.equal(s, ref)
+
+
 def test_auto_chooses_by_the_cost_model_and_never_raises():
     opts = snn_ssm.SomaOptions()
     assert fused_backend("cpu", torch.float32, opts, "auto", 16, 2, 1024) == "numba"  # few modes: fused
