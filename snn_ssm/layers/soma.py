@@ -13,7 +13,7 @@ from ..functional import lif
 from ..functional.lif import SomaOptions
 from ..functional.surrogate import Surrogate
 from ..ops.lif_scan import scan
-from ..ops.ssm_lif import fused_backend, scan as fused_scan
+from ..ops.ssm_lif import dendrite_scan, fused_backend, scan as fused_scan
 from ..ops.dispatch import check_backend
 from ._channels import ChannelModule
 from .emitter import SpikeEmitter
@@ -222,12 +222,14 @@ class LIFSoma(SpikeEmitter, ChannelModule):
         M = math.prod(x.shape[3:])
         dendrite.ensure_channels(C)
         p = dendrite.discrete(C)
-        # the fused recurrence is the causal S4D: a bidirectional dendrite's second, anti-causal side keeps the FFT
-        fused = None if self._sdn is not None or dendrite.bidirectional else fused_backend(
-            x.device.type, x.dtype, self.options, self.backend, B * M, dendrite.d_state // 2, T)
+        sides = 2 if dendrite.bidirectional else 1
+        fused = None if self._sdn is not None else fused_backend(
+            x.device.type, x.dtype, self.options, self.backend, B * M, sides * dendrite.d_state // 2, T)
         if fused is not None:
             v_th = self.v_th if not self.shared else self.v_th.reshape(())
-            s, _, v = fused_scan(x, p.dA, p.dB, p.C[0], p.D, self.beta, v_th, None, v0, self.options, backend=fused)
+            extra = _anticausal(x, p, fused) if dendrite.bidirectional else None
+            s, _, v = fused_scan(x, p.dA, p.dB, p.C[0], p.D, self.beta, v_th, None, v0, self.options, backend=fused,
+                                 extra=extra)
             return s, v
         x4 = x.reshape(T, B, C, M)
         y = dendrite.convolve(x4, None, p, skip=False).reshape(x.shape)  # K * x; D·x is fused into the soma
@@ -246,6 +248,14 @@ class LIFSoma(SpikeEmitter, ChannelModule):
                 f"reset={self.reset_kind!r}, v_reset={self.v_reset:g}, detach_reset={self.detach_reset}, "
                 f"grad_mode={self.grad_mode!r}, surrogate={surrogate}, shared={self.shared}, backend={self.backend!r}"
                 + (f", reset_mode='sdn', sdn_variant={self.sdn_variant!r}" if self._reset_mode == "sdn" else ""))
+
+
+def _anticausal(x: torch.Tensor, p, backend: str) -> torch.Tensor:
+    """A bidirectional dendrite's second side, ``Σ_{s>t} K̃[s-t-1] x_s``, by the fused kernels without a soma:
+    the causal recurrence (with the second ``C``, no D) over the reversed sequence gives ``z``, and the side at step
+    t is ``z`` at reversed step ``T-2-t`` (0 at the last step, which has no future)."""
+    z, _ = dendrite_scan(x.flip(0), p.dA, p.dB, p.C[1], torch.zeros_like(p.D), None, backend)
+    return torch.cat([z.flip(0)[1:], torch.zeros_like(z[:1])])
 
 
 def set_backend(model: nn.Module, backend: str) -> int:

@@ -98,6 +98,51 @@ def test_kernel_is_the_recurrence_with_its_gradients(kw):
         assert float((a - b).abs().max()) <= 1e-12 * max(1.0, float(b.abs().max())), name
 
 
+def _extra_case(N, device="cpu"):
+    """Inputs with an extra soma input (a bidirectional layer's anti-causal side), on ``device``, as leaves."""
+    T, B, C = 200, 3, 5
+    x, params = _inputs(T, B, C), _params(C, N)
+    extra = _inputs(T, B, C, seed=2) * 0.5
+    return [t.to(device).requires_grad_() for t in (x, extra, *params)]
+
+
+def _extra_grads(fn, leaves, kw):
+    x, extra, *params = leaves
+    s, h, v = fn(x, *params, extra=extra, **kw)
+    _loss(s, h, v).backward()
+    out = [t.detach().cpu() for t in (s, h, v)]
+    grads = [t.grad.cpu() for t in leaves]
+    for t in leaves:
+        t.grad = None
+    return out, grads
+
+
+def _assert_extra_agrees(out_k, g_k, out_r, g_r, tol):
+    assert 0.05 < float(out_k[0].mean()) < 0.95
+    assert torch.equal(out_k[0], out_r[0])
+    for a, b in zip(out_k[1:], out_r[1:]):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+    for name, a, b in zip(["x", "extra", "dA", "dB", "C", "D", "beta", "v_th"], g_k, g_r):
+        assert torch.isfinite(a).all() and float(b.abs().max()) > 0, name
+        assert float((a - b).abs().max()) <= tol * max(1.0, float(b.abs().max())), name
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(reset="soft", surrogate="atan", alpha=3.0)], ids=["default", "soft"])
+def test_extra_soma_input_is_the_recurrence_with_its_gradients(kw):
+    """float64: with an input added to the soma's, the numba kernel fires as the recurrence does and every
+    gradient, the extra input's included, agrees to 1e-12; the FFT reference takes it too."""
+    leaves = _extra_case(8)
+    out_k, g_k = _extra_grads(lambda *a, **k: ssm_lif(*a, backend="numba", **k), leaves, kw)
+    out_r, g_r = _extra_grads(ssm_lif_recurrence, leaves, kw)
+    _assert_extra_agrees(out_k, g_k, out_r, g_r, 1e-12)
+    out_f, g_f = _extra_grads(ssm_lif_ref, leaves, kw)
+    assert float((out_f[0] != out_r[0]).float().mean()) < 1e-3
+    torch.testing.assert_close(g_f[1], g_r[1], rtol=1e-6, atol=1e-6)
+    x, extra = leaves[:2]
+    with pytest.raises(ValueError, match="extra must be a floating-point tensor of x's shape"):
+        ssm_lif(x, *leaves[2:], extra=extra[1:])
+
+
 @pytest.mark.parametrize("T", [1, 7, 1000])
 @pytest.mark.parametrize("shape", [(2, 5, ()), (1, 3, (4,))], ids=["odd-H", "positions"])
 @pytest.mark.parametrize("N", [2, 4, 64])
@@ -156,7 +201,8 @@ def test_custom_op_passes_opcheck():
     ps = [t.clone().requires_grad_() for t in (dA, dB, Cc)]
     per = [torch.rand(N, dtype=torch.float64, requires_grad=True) for _ in range(4)]
     h0 = torch.zeros(N, 4, dtype=torch.complex128, requires_grad=True)
-    torch.library.opcheck(_op, (x, *ps, *per, h0, C, M, "numba", 0.0, 0, False, False, 0, 1.0))
+    for extra in (None, torch.randn(T, N, dtype=torch.float64, requires_grad=True)):  # with a soma input, too
+        torch.library.opcheck(_op, (x, *ps, *per, h0, extra, C, M, "numba", 0.0, 0, False, False, 0, 1.0))
 
 
 def test_backward_stores_about_two_bytes_per_neuron_step_at_n64():
@@ -166,7 +212,7 @@ def test_backward_stores_about_two_bytes_per_neuron_step_at_n64():
     T, N = 4096, 256
     dA = torch.full((1, 32), 0.9 + 0.1j, dtype=torch.complex64)
     _, ck_v, ck_h = impl.launch_forward(torch.rand(T, N), dA, dA, dA, torch.zeros(N), torch.rand(N), torch.ones(N),
-                                        torch.zeros(N), torch.zeros(N, 32, dtype=torch.complex64),
+                                        torch.zeros(N), torch.zeros(N, 32, dtype=torch.complex64), None,
                                         KernelOptions(0.0, 0, False, False, 0, 1.0), 1, N)
     per_step = (ck_v.numel() * 4 + ck_h.numel() * 8) / (T * N)
     assert per_step < 2.1
@@ -194,18 +240,90 @@ def test_neuron_and_layer_use_it_and_agree_with_the_fft_path():
 
 
 @pytest.mark.parametrize("backend", ["numba", "auto"])
-def test_a_bidirectional_layer_keeps_its_anti_causal_side(backend):
-    """The fused recurrence is causal: a bidirectional layer under a fused backend must fire exactly as the FFT
-    path does (its second kernel side included), not on the causal side alone."""
+def test_a_bidirectional_layer_runs_both_sides_through_the_kernels(backend, monkeypatch):
+    """A bidirectional layer under a fused backend: the anti-causal side by the kernel without its soma over the
+    reversed sequence, handed to the fused kernel as its extra input; no FFT runs, and in float64 the spikes equal
+    the FFT path's and every gradient agrees with it (the two differ by float64 rounding only)."""
+    assert fused_backend("cpu", torch.float64, snn_ssm.SomaOptions(), backend, 3, 4, 60) == "numba"
+    _bidirectional_layer_agrees(backend, "cpu", monkeypatch)
+
+
+def _bidirectional_layer_agrees(backend, device, monkeypatch):
     torch.manual_seed(0)
-    layer = snn_ssm.SpikingS4D(8, d_state=4, bidirectional=True, backend=backend)
-    twin = snn_ssm.SpikingS4D(8, d_state=4, bidirectional=True, backend="torch")
-    twin.load_state_dict(layer.state_dict())
-    x = torch.randn(50, 3, 8) * 3  # few neurons and modes: auto's cost model would take the fused kernel
-    assert fused_backend("cpu", torch.float32, layer.soma.options, backend, 3, 2, 50) == "numba"
+    kw = dict(d_state=4, bidirectional=True, dtype=torch.float64, device=device)
+    layer = snn_ssm.SpikingS4D(8, backend=backend, **kw)
+    twin = snn_ssm.SpikingS4D(8, backend="torch", **kw)
     with torch.no_grad():
-        s, ref = layer.activation(x), twin.activation(x)
-    assert float(ref.mean()) > 0.02 and torch.equal(s, ref)
+        layer.dendrite.C.mul_(3.0)  # a strong anti-causal side, so that dropping it would change many spikes
+    twin.load_state_dict(layer.state_dict())
+    x = torch.randn(60, 3, 8, dtype=torch.float64, device=device) * 3  # few neurons: auto takes the kernel on CPU
+    ref = twin.activation(x)
+    causal_only = snn_ssm.SpikingS4D(8, backend="torch", d_state=4, dtype=torch.float64, device=device)
+    causal_only.load_state_dict({k: v[:1] if k == "dendrite.C" else v for k, v in layer.state_dict().items()})
+    assert float((causal_only.activation(x) != ref).float().mean()) > 0.05
+    import snn_ssm.functional.s4d as s4d_module
+    with monkeypatch.context() as m:
+        m.setattr(s4d_module, "fft_conv", lambda *a: pytest.fail("the fused path ran an FFT"))
+        s = layer.activation(x)
+    assert float(ref.detach().mean()) > 0.02 and torch.equal(s, ref)
+    w = torch.randn_like(ref)
+    (s * w).sum().backward()
+    (ref * w).sum().backward()
+    for (name, a), b in zip(layer.named_parameters(), twin.parameters()):
+        if b.grad is not None:
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-7, atol=1e-9, msg=name)
+
+
+def test_s4d_scan_is_the_recurrence_with_its_gradients():
+    """The kernel without its soma (float64, numba): the recurrence's outputs and final state, and every gradient
+    to 1e-12 of autograd through the recurrence; odd sizes in float32 against it to float32 rounding."""
+    _s4d_scan_agrees("numba", "cpu", 8, 1e-12)
+
+
+def _s4d_scan_agrees(backend, device, N, tol):
+    from snn_ssm.ops.ssm_lif import s4d_scan, s4d_scan_ref
+    T, B, C = 300, 3, 5
+    x, params = _inputs(T, B, C), _params(C, N)[:4]
+    h0 = torch.randn(B, C, 1, N // 2, dtype=torch.complex128) * 0.2
+
+    def run(fn, on="cpu", **kw):
+        leaves = [t.to(on).requires_grad_() for t in (x, h0, *params)]
+        y, h = fn(leaves[0], *leaves[2:], h0=leaves[1], **kw)
+        w = torch.linspace(-1, 1, y.numel(), dtype=y.dtype, device=on).reshape(y.shape)
+        ((y * w).sum() + (h.abs() ** 2).sum()).backward()
+        return [y.detach().cpu(), h.detach().cpu()], [t.grad.cpu() for t in leaves]
+
+    def recurrence(x, dA, dB, Cc, D, h0):
+        y, h = snn_ssm.functional.s4d.scan(x.unsqueeze(-1), h0, dA, dB, Cc, D)
+        return y.squeeze(-1), h
+
+    out_k, g_k = run(s4d_scan, device, backend=backend)
+    out_r, g_r = run(recurrence)
+    out_f, g_f = run(s4d_scan_ref)
+    for a, b, f in zip(out_k, out_r, out_f):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+        torch.testing.assert_close(f, b, rtol=1e-9, atol=1e-9)
+    for name, a, b in zip(["x", "h0", "dA", "dB", "C", "D"], g_k, g_r):
+        assert float((a - b).abs().max()) <= tol * max(1.0, float(b.abs().max())), name
+    for T, (B, C, extra) in ((1, (2, 5, ())), (7, (1, 3, (4,))), (1000, (2, 3, ()))):
+        x32 = _inputs(T, B, C, extra, torch.float32)
+        p32 = _params(C, 64, torch.float32)[:4]
+        y, h = (t.cpu() for t in s4d_scan(x32.to(device), *(t.to(device) for t in p32), backend=backend))
+        wide = [t.to(torch.complex128 if t.is_complex() else torch.float64) for t in p32]
+        y64, h64 = snn_ssm.functional.s4d.scan(x32.double().reshape(T, B, C, -1), None, *wide)
+        torch.testing.assert_close(y.double(), y64.reshape(y.shape), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(h.to(torch.complex128), h64.reshape(h.shape), rtol=1e-4, atol=1e-5)
+
+
+def test_s4d_scan_custom_op_passes_opcheck():
+    from snn_ssm.ops.ssm_lif import _dendrite
+    T, N, C, M = 150, 6, 3, 2
+    dA, dB, Cc, D = _params(C, 8, torch.float64)[:4]
+    x = torch.randn(N, T, dtype=torch.float64).t().requires_grad_()
+    ps = [t.clone().requires_grad_() for t in (dA, dB, Cc)]
+    Dn = torch.rand(N, dtype=torch.float64, requires_grad=True)
+    h0 = torch.zeros(N, 4, dtype=torch.complex128, requires_grad=True)
+    torch.library.opcheck(_dendrite.op, (x, *ps, Dn, h0, C, M, "numba"))
 
 
 def test_auto_chooses_by_the_cost_model_and_never_raises():
@@ -292,6 +410,46 @@ def test_cuda_kernel_float64_is_the_recurrence_with_its_gradients(kw, N, split):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("N", [2, 8, 64])
+def test_cuda_s4d_scan_is_the_recurrence_with_its_gradients(N):
+    """The CUDA kernel without its soma, float64: the recurrence's outputs, state and gradients to 1e-10; float32 odd
+    sizes to float32 rounding."""
+    _cupy()
+    _s4d_scan_agrees("cupy", "cuda", N, 1e-10)
+
+
+@pytest.mark.gpu
+def test_cuda_bidirectional_layer_runs_both_sides_through_the_kernels(monkeypatch):
+    _cupy()
+    _bidirectional_layer_agrees("cupy", "cuda", monkeypatch)
+
+
+@pytest.mark.gpu
+def test_cuda_s4d_scan_custom_op_passes_opcheck():
+    _cupy()
+    from snn_ssm.ops.ssm_lif import _dendrite
+    T, N, C, M = 150, 6, 3, 2
+    dA, dB, Cc, D = _cuda(_params(C, 8, torch.float64)[:4])
+    x = torch.randn(N, T, dtype=torch.float64, device="cuda").t().requires_grad_()
+    ps = [t.clone().requires_grad_() for t in (dA, dB, Cc)]
+    Dn = torch.rand(N, dtype=torch.float64, device="cuda", requires_grad=True)
+    h0 = torch.zeros(N, 4, dtype=torch.complex128, device="cuda", requires_grad=True)
+    torch.library.opcheck(_dendrite.op, (x, *ps, Dn, h0, C, M, "cupy"))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("N", [8, 64])
+def test_cuda_kernel_extra_soma_input_is_the_recurrence_with_its_gradients(N, split):
+    """float64 on the GPU with an input added to the soma's: spikes equal the recurrence's, states and every
+    gradient (the extra input's included) to 1e-10, in both backwards."""
+    _cupy()
+    leaves = _extra_case(N, "cuda")
+    out_k, g_k = _extra_grads(lambda *a, **k: ssm_lif(*a, backend="cupy", **k), leaves, {})
+    out_r, g_r = _extra_grads(ssm_lif_recurrence, [t.detach().cpu().requires_grad_() for t in leaves], {})
+    _assert_extra_agrees(out_k, g_k, out_r, g_r, 1e-10)
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("T", [1, 7, 1000])
 @pytest.mark.parametrize("shape", [(2, 5, ()), (1, 3, (4,)), (64, 7, ())], ids=["odd-H", "positions", "batch"])
 @pytest.mark.parametrize("N", [2, 4, 6, 16, 64])
@@ -375,7 +533,8 @@ def test_cuda_custom_op_passes_opcheck():
     ps = [t.clone().requires_grad_() for t in (dA, dB, Cc)]
     per = [torch.rand(N, dtype=torch.float64, device="cuda", requires_grad=True) for _ in range(4)]
     h0 = torch.zeros(N, 4, dtype=torch.complex128, device="cuda", requires_grad=True)
-    torch.library.opcheck(_op, (x, *ps, *per, h0, C, M, "cupy", 0.0, 0, False, False, 0, 1.0))
+    for extra in (None, torch.randn(T, N, dtype=torch.float64, device="cuda", requires_grad=True)):
+        torch.library.opcheck(_op, (x, *ps, *per, h0, extra, C, M, "cupy", 0.0, 0, False, False, 0, 1.0))
 
 
 @pytest.mark.gpu

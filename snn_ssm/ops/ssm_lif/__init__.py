@@ -4,8 +4,11 @@ backward, with the references :func:`ssm_lif_ref` (today's path: the FFT convolu
 
 Per neuron (channel c) and complex mode n::
 
-    h_t = Ā h_{t-1} + B̄ x_t        y_t = 2 Re Σ_n C_n h_{t,n} + D x_t
+    h_t = Ā h_{t-1} + B̄ x_t        y_t = 2 Re Σ_n C_n h_{t,n} + D x_t (+ e_t)
     u'_t = β v_{t-1} + y_t / v_th    s_t = [u'_t ≥ 1]    v_t = reset(u'_t, s_t)
+
+where ``e`` (``extra``, optional, the shape of ``x``) is an input added to the soma's: a bidirectional layer passes
+its anti-causal side there, so that the soma fires on both sides with the causal one still fused.
 
 :func:`ssm_lif` takes the discretised parameters (``S4DDendrite.discrete``: complex ``dA``, ``dB``, ``C`` ``[C, N/2]``,
 ``D`` ``[C]``), the soma's β and v_th, optional initial states (``h0`` ``[B, C, M, N/2]`` complex, ``v0`` ``[B, C, *]``)
@@ -18,7 +21,7 @@ float32/float64), with the kernels' surrogates; everything else runs the referen
 from __future__ import annotations
 
 import math
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -27,7 +30,8 @@ from ...functional.lif import SomaOptions, seq
 from ..dispatch import available, choose, custom_op, requested_backend
 from ..lif_scan import KernelOptions, _reference as _lif_reference
 
-__all__ = ["ssm_lif", "ssm_lif_ref", "ssm_lif_recurrence", "scan", "fused_backend"]
+__all__ = ["ssm_lif", "ssm_lif_ref", "ssm_lif_recurrence", "s4d_scan", "s4d_scan_ref", "scan",
+           "dendrite_scan", "fused_backend"]
 
 
 def _impl(name: str):
@@ -110,21 +114,27 @@ def fused_backend(device_type: str, dtype: torch.dtype, opts: SomaOptions, backe
 # -- the kernel as a custom op ----------------------------------------------------------------------------------
 
 def _op_impl(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, Cc: torch.Tensor, D: torch.Tensor, beta: torch.Tensor,
-        k: torch.Tensor, v0: torch.Tensor, h0: torch.Tensor, channels: int, M: int, backend: str, v_reset: float,
-        reset: int, detach_reset: bool, local: bool, surrogate: int,
+        k: torch.Tensor, v0: torch.Tensor, h0: torch.Tensor, extra: Optional[torch.Tensor], channels: int, M: int,
+        backend: str, v_reset: float, reset: int, detach_reset: bool, local: bool, surrogate: int,
         alpha: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     opts = KernelOptions(v_reset, reset, detach_reset, local, surrogate, alpha)
-    return _impl(backend).launch_forward(*(t.contiguous() for t in (x, dA, dB, Cc, D, beta, k, v0, h0)), opts,
-                                         channels, M)
+    return _impl(backend).launch_forward(*(t.contiguous() for t in (x, dA, dB, Cc, D, beta, k, v0, h0)),
+                                         None if extra is None else extra.contiguous(), opts, channels, M)
 
 
 def _backward_impl(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, Cc: torch.Tensor, D: torch.Tensor,
-                 beta: torch.Tensor, k: torch.Tensor, ck_v: torch.Tensor, ck_h: torch.Tensor, g_s: torch.Tensor,
-                 g_vT: torch.Tensor, g_hT: torch.Tensor, channels: int, M: int, backend: str, v_reset: float,
-                 reset: int, detach_reset: bool, local: bool, surrogate: int, alpha: float) -> List[torch.Tensor]:
+                 beta: torch.Tensor, k: torch.Tensor, extra: Optional[torch.Tensor], ck_v: torch.Tensor,
+                 ck_h: torch.Tensor, g_s: torch.Tensor, g_vT: torch.Tensor, g_hT: torch.Tensor, channels: int, M: int,
+                 backend: str, v_reset: float, reset: int, detach_reset: bool, local: bool, surrogate: int,
+                 alpha: float) -> List[torch.Tensor]:
+    """The gradients of x, the parameters and the initial states, then of ``extra`` (empty ``[0]`` without one:
+    an op returns tensors only)."""
     opts = KernelOptions(v_reset, reset, detach_reset, local, surrogate, alpha)
-    args = (t.contiguous() for t in (x, dA, dB, Cc, D, beta, k, ck_v, ck_h, g_s, g_vT, g_hT))
-    return list(_impl(backend).launch_backward(*args, opts, channels, M))
+    params = (t.contiguous() for t in (x, dA, dB, Cc, D, beta, k))
+    grads = (t.contiguous() for t in (ck_v, ck_h, g_s, g_vT, g_hT))
+    *out, g_extra = _impl(backend).launch_backward(*params, None if extra is None else extra.contiguous(), *grads,
+                                                   opts, channels, M)
+    return [*out, x.new_empty(0) if g_extra is None else g_extra]
 
 
 _fused = custom_op("snn_ssm::ssm_lif", _op_impl, _backward_impl)
@@ -132,22 +142,23 @@ _op, _backward_op = _fused.op, _fused.backward_op
 
 
 @_op.register_fake
-def _(x, dA, dB, Cc, D, beta, k, v0, h0, channels, M, backend, *opts):
+def _(x, dA, dB, Cc, D, beta, k, v0, h0, extra, channels, M, backend, *opts):
     rows = (x.shape[0] + _impl(backend).CHUNK - 1) // _impl(backend).CHUNK + 1
     return x.new_empty(x.shape), beta.new_empty((rows, x.shape[1])), dA.new_empty((rows, dA.shape[1], x.shape[1]))
 
 
 @_backward_op.register_fake
-def _(x, dA, dB, Cc, D, beta, k, ck_v, ck_h, g_s, g_vT, g_hT, *rest):
+def _(x, dA, dB, Cc, D, beta, k, extra, ck_v, ck_h, g_s, g_vT, g_hT, *rest):
     N, modes = x.shape[1], dA.shape[1]
     per_mode = [dA.new_empty((modes, N)) for _ in range(3)]
-    return [x.new_empty(x.shape), *per_mode, *(beta.new_empty(N) for _ in range(4)), dA.new_empty((modes, N))]
+    return [x.new_empty(x.shape), *per_mode, *(beta.new_empty(N) for _ in range(4)), dA.new_empty((modes, N)),
+            x.new_empty(0 if extra is None else x.shape)]
 
 
 def _setup(ctx, inputs, output):
-    x, dA, dB, Cc, D, beta, k, v0, h0, channels, M, backend, *opts = inputs
+    x, dA, dB, Cc, D, beta, k, v0, h0, extra, channels, M, backend, *opts = inputs
     _, ck_v, ck_h = output
-    ctx.save_for_backward(x, dA, dB, Cc, D, beta, k, ck_v, ck_h)
+    ctx.save_for_backward(x, dA, dB, Cc, D, beta, k, extra, ck_v, ck_h)
     ctx.channels, ctx.M, ctx.backend, ctx.opts = channels, M, backend, opts
 
 
@@ -157,16 +168,66 @@ def _per_channel(g: torch.Tensor, channels: int, M: int) -> torch.Tensor:
 
 
 def _backward(ctx, g_s, g_ckv, g_ckh):
-    x, dA, dB, Cc, D, beta, k, ck_v, ck_h = ctx.saved_tensors
-    g_x, g_dA, g_dB, g_C, g_D, g_beta, g_k, g_v0, g_h0 = _fused.backward(
-        x, dA, dB, Cc, D, beta, k, ck_v, ck_h, g_s, g_ckv[-1], g_ckh[-1], ctx.channels, ctx.M, ctx.backend,
+    x, dA, dB, Cc, D, beta, k, extra, ck_v, ck_h = ctx.saved_tensors
+    g_x, g_dA, g_dB, g_C, g_D, g_beta, g_k, g_v0, g_h0, g_extra = _fused.backward(
+        x, dA, dB, Cc, D, beta, k, extra, ck_v, ck_h, g_s, g_ckv[-1], g_ckh[-1], ctx.channels, ctx.M, ctx.backend,
         *ctx.opts)
     C, M = ctx.channels, ctx.M
     return (g_x, _per_channel(g_dA, C, M), _per_channel(g_dB, C, M), _per_channel(g_C, C, M), g_D, g_beta, g_k,
-            g_v0, g_h0.t(), None, None, None, None, None, None, None, None, None)
+            g_v0, g_h0.t(), None if extra is None else g_extra, None, None, None, None, None, None, None, None, None)
 
 
 _fused.register_autograd(_backward, setup_context=_setup)
+
+
+# -- the dendrite alone: the same kernels without the soma (a bidirectional layer's anti-causal side) ---------------
+
+def _dendrite_impl(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, Cc: torch.Tensor, D: torch.Tensor,
+                   h0: torch.Tensor, channels: int, M: int, backend: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    return _impl(backend).launch_dendrite_forward(*(t.contiguous() for t in (x, dA, dB, Cc, D, h0)), channels, M)
+
+
+def _dendrite_backward_impl(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, Cc: torch.Tensor, D: torch.Tensor,
+                            ck_h: torch.Tensor, g_y: torch.Tensor, g_hT: torch.Tensor, channels: int, M: int,
+                            backend: str) -> List[torch.Tensor]:
+    args = (t.contiguous() for t in (x, dA, dB, Cc, D, ck_h, g_y, g_hT))
+    return list(_impl(backend).launch_dendrite_backward(*args, channels, M))
+
+
+_dendrite = custom_op("snn_ssm::s4d_scan", _dendrite_impl, _dendrite_backward_impl)
+
+
+@_dendrite.op.register_fake
+def _(x, dA, dB, Cc, D, h0, channels, M, backend):
+    rows = (x.shape[0] + _impl(backend).CHUNK - 1) // _impl(backend).CHUNK + 1
+    return x.new_empty(x.shape), dA.new_empty((rows, dA.shape[1], x.shape[1]))
+
+
+@_dendrite.backward_op.register_fake
+def _(x, dA, dB, Cc, D, ck_h, g_y, g_hT, channels, M, backend):
+    N, modes = x.shape[1], dA.shape[1]
+    return [x.new_empty(x.shape), *(dA.new_empty((modes, N)) for _ in range(3)), D.new_empty(N),
+            dA.new_empty((modes, N))]
+
+
+def _dendrite_setup(ctx, inputs, output):
+    x, dA, dB, Cc, D, h0, channels, M, backend = inputs
+    ctx.save_for_backward(x, dA, dB, Cc, D, output[1])
+    ctx.channels, ctx.M, ctx.backend = channels, M, backend
+
+
+def _dendrite_backward(ctx, g_y, g_ckh):
+    x, dA, dB, Cc, D, ck_h = ctx.saved_tensors
+    C, M = ctx.channels, ctx.M
+    g_x, g_dA, g_dB, g_C, g_D, g_h0 = _dendrite.backward(x, dA, dB, Cc, D, ck_h, g_y, g_ckh[-1], C, M, ctx.backend)
+    return (g_x, _per_channel(g_dA, C, M), _per_channel(g_dB, C, M), _per_channel(g_C, C, M), g_D, g_h0.t(), None,
+            None, None)
+
+
+_dendrite.register_autograd(_dendrite_backward, setup_context=_dendrite_setup)
+
+#: The options :func:`_plan` checks a kernel against: the dendrite alone has no surrogate to support.
+_NO_SOMA = KernelOptions(0.0, 0, False, False, 0, 1.0)
 
 
 # -- entry points -----------------------------------------------------------------------------------------------
@@ -182,7 +243,7 @@ def _channel_view(p: torch.Tensor, ndim: int) -> torch.Tensor:
     return p if p.ndim == 0 else p.reshape(p.shape + (1,) * (ndim - 2))
 
 
-def _launch(x, dA, dB, Cc, D, beta, v_th, h0, v0, name: str, kopts: KernelOptions):
+def _launch(x, dA, dB, Cc, D, beta, v_th, h0, v0, extra, name: str, kopts: KernelOptions):
     T, B, channels = x.shape[:3]
     M = math.prod(x.shape[3:])
     step_shape = x.shape[1:]
@@ -200,9 +261,24 @@ def _launch(x, dA, dB, Cc, D, beta, v_th, h0, v0, name: str, kopts: KernelOption
             else v0.to(real).expand(step_shape)).reshape(-1)
     h0_n = (torch.zeros((B * channels * M, modes), dtype=complex_dtype, device=x.device) if h0 is None
             else h0.to(complex_dtype).reshape(B * channels * M, modes))
+    extra_n = None if extra is None else extra.to(x.dtype).reshape(T, -1)
     s, ck_v, ck_h = _fused(x.reshape(T, -1), dA.to(complex_dtype), dB.to(complex_dtype), Cc.to(complex_dtype), D_n,
-                        beta_n, k_n, v0_n, h0_n, channels, M, name, *kopts)
+                        beta_n, k_n, v0_n, h0_n, extra_n, channels, M, name, *kopts)
     return s.reshape(x.shape), ck_h[-1].t().reshape(B, channels, M, modes), ck_v[-1].reshape(step_shape)
+
+
+def _launch_dendrite(x, dA, dB, Cc, D, h0, name: str):
+    T, B, channels = x.shape[:3]
+    M = math.prod(x.shape[3:])
+    modes = dA.shape[1]
+    real = torch.float64 if x.dtype == torch.float64 else torch.float32
+    complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+    D_n = _per_neuron(_channel_view(D, len(x.shape[1:])), real, x, x.shape[1:])
+    h0_n = (torch.zeros((B * channels * M, modes), dtype=complex_dtype, device=x.device) if h0 is None
+            else h0.to(complex_dtype).reshape(B * channels * M, modes))
+    y, ck_h = _dendrite(x.reshape(T, -1), dA.to(complex_dtype), dB.to(complex_dtype), Cc.to(complex_dtype), D_n, h0_n,
+                        channels, M, name)
+    return y.reshape(x.shape), ck_h[-1].t().reshape(B, channels, M, modes)
 
 
 def _states_of(x, h0, v0):
@@ -211,7 +287,7 @@ def _states_of(x, h0, v0):
     return x.reshape(T, B, channels, M), M
 
 
-def _fft_path(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions):
+def _fft_path(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions, extra=None):
     """Today's path: the S4D as an FFT convolution (plus the free response of ``h0``) with the D-skip fused into
     the LIF scan (the reference of :func:`~snn_ssm.ops.lif_scan.lif_scan`); ``h_T`` from the closed form."""
     x4, _ = _states_of(x, h0, v0)
@@ -220,6 +296,8 @@ def _fft_path(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions):
     if h0 is not None:
         y = y + s4d.state_response(h0, log_dA, C, x.shape[0])
     y = y.reshape(x.shape).to(x.dtype)
+    if extra is not None:
+        y = y + extra
     d = _channel_view(D, x.ndim - 1)
     b = _channel_view(beta, x.ndim - 1) if isinstance(beta, torch.Tensor) else beta
     vt = _channel_view(v_th, x.ndim - 1) if isinstance(v_th, torch.Tensor) else v_th
@@ -227,27 +305,82 @@ def _fft_path(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions):
     return s, s4d.final_state(x4, h0, log_dA, dB), v
 
 
-def _recurrence(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions):
+def _recurrence(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions, extra=None):
     """The plain recurrence, one step at a time (run it in float64 for the exact reference)."""
     x4, _ = _states_of(x, h0, v0)
     y, h = s4d.scan(x4, h0, dA, dB, C, D)
+    if extra is not None:
+        y = y + extra.reshape(y.shape)
     b = _channel_view(beta, x.ndim - 1) if isinstance(beta, torch.Tensor) else beta
     vt = _channel_view(v_th, x.ndim - 1) if isinstance(v_th, torch.Tensor) else v_th
     s, v = seq(y.reshape(x.shape), v0, b, vt, opts)
     return s, h, v
 
 
-def scan(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions, backend: str | None = None):
-    """:func:`ssm_lif` for a caller that has checked its arguments (the neurons)."""
+def scan(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions, backend: str | None = None, extra=None):
+    """:func:`ssm_lif` for a caller that has checked its arguments (the neurons and layers)."""
     kopts = opts.kernel
     name = _plan(x.device.type, x.dtype, kopts, backend)
     if name == "torch":
-        return _fft_path(x, dA, dB, C, D, beta, v_th, h0, v0, opts)
-    return _launch(x, dA, dB, C, D, beta, v_th, h0, v0, name, kopts)
+        return _fft_path(x, dA, dB, C, D, beta, v_th, h0, v0, opts, extra)
+    return _launch(x, dA, dB, C, D, beta, v_th, h0, v0, extra, name, kopts)
+
+
+def dendrite_scan(x, dA, dB, C, D, h0=None, backend: str | None = None):
+    """:func:`s4d_scan` for a caller that has checked its arguments (the layers)."""
+    name = _plan(x.device.type, x.dtype, _NO_SOMA, backend)
+    if name == "torch":
+        return _s4d_fft(x, dA, dB, C, D, h0)
+    return _launch_dendrite(x, dA, dB, C, D, h0, name)
+
+
+def _s4d_fft(x, dA, dB, C, D, h0):
+    x4, _ = _states_of(x, h0, None)
+    log_dA = torch.log(dA)
+    y = s4d.fft_conv(x4, s4d.vandermonde_kernel(log_dA, dB, C, x.shape[0])) + D[:, None] * x4
+    if h0 is not None:
+        y = y + s4d.state_response(h0, log_dA, C, x.shape[0])
+    return y.reshape(x.shape).to(x.dtype), s4d.final_state(x4, h0, log_dA, dB)
+
+
+def s4d_scan(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor, D: torch.Tensor, *,
+             h0: torch.Tensor | None = None, backend: str | None = None):
+    """The S4D dendrite alone as a recurrence, ``y_t = 2 Re Σ C h_t + D x_t``: ``(y [T, B, C, *], h_T)``, with
+    gradients for ``x``, the parameters and ``h0``; arguments as :func:`ssm_lif`'s. The fused kernels without their
+    soma: a bidirectional layer runs its anti-causal side through it (on the reversed sequence) and hands the
+    result to :func:`ssm_lif` as ``extra``. ``backend="torch"`` is :func:`s4d_scan_ref`.
+
+    Examples::
+
+        >>> p = snn_ssm.S4DDendrite(4, d_state=8).discrete(4)
+        >>> y, h = s4d_scan(torch.randn(100, 2, 4), p.dA, p.dB, p.C[0], p.D)
+        >>> y.shape, h.shape
+        (torch.Size([100, 2, 4]), torch.Size([2, 4, 1, 4]))
+    """
+    _check(x, dA, dB, C, D, h0, None, 0.5, 1.0)
+    return dendrite_scan(x, dA, dB, C, D, h0, backend)
+
+
+def s4d_scan_ref(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor, D: torch.Tensor, *,
+                 h0: torch.Tensor | None = None):
+    """The reference of :func:`s4d_scan` (same arguments): the FFT convolution with the state's free response, and
+    ``h_T`` in closed form (``ssm_lif_ref``'s dendrite).
+
+    Examples::
+
+        >>> p = snn_ssm.S4DDendrite(4, d_state=8, dtype=torch.float64).discrete(4)
+        >>> x = torch.randn(50, 2, 4, dtype=torch.float64)
+        >>> a, b = s4d_scan_ref(x, p.dA, p.dB, p.C[0], p.D), s4d_scan(x, p.dA, p.dB, p.C[0], p.D, backend="numba")
+        >>> all(torch.allclose(u, w, atol=1e-10) for u, w in zip(a, b))
+        True
+    """
+    _check(x, dA, dB, C, D, h0, None, 0.5, 1.0)
+    return _s4d_fft(x, dA, dB, C, D, h0)
 
 
 def ssm_lif(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor, D: torch.Tensor, beta, v_th=1.0, *,
-            h0: torch.Tensor | None = None, v0: torch.Tensor | None = None, v_reset: float = SomaOptions.v_reset,
+            h0: torch.Tensor | None = None, v0: torch.Tensor | None = None,
+            extra: torch.Tensor | None = None, v_reset: float = SomaOptions.v_reset,
             reset: str = SomaOptions.reset, detach_reset: bool = SomaOptions.detach_reset,
             grad_mode: str = SomaOptions.grad_mode, surrogate=SomaOptions.surrogate,
             alpha: float | None = SomaOptions.alpha, backend: str | None = None):
@@ -258,6 +391,8 @@ def ssm_lif(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor
         dA, dB, C: complex ``[C, N/2]`` (``S4DDendrite.discrete``); D: ``[C]``.
         beta, v_th: the soma's leak and threshold, numbers or per-channel ``[C]`` tensors.
         h0: complex ``[B, C, M, N/2]`` (``M`` = the positions ``*`` flattened); v0: ``[B, C, *]``. Default: rest.
+        extra: an input ``[T, B, C, *]`` added to the soma's at each step (``e_t`` above; a bidirectional layer's
+            anti-causal side), with its gradient. Default: none.
         v_reset, reset, detach_reset, grad_mode, surrogate, alpha: the soma options
             (:class:`~snn_ssm.functional.lif.SomaOptions`).
         backend: ``"auto"``, ``"torch"`` (the reference), ``"numba"`` or ``"cupy"``; ``None`` follows
@@ -272,12 +407,13 @@ def ssm_lif(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor
         (torch.Size([500, 4, 8]), torch.Size([4, 8, 1, 8]), torch.Size([4, 8]))
     """
     opts = SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha)
-    _check(x, dA, dB, C, D, h0, v0, beta, v_th)
-    return scan(x, dA, dB, C, D, beta, v_th, h0, v0, opts, backend)
+    _check(x, dA, dB, C, D, h0, v0, beta, v_th, extra)
+    return scan(x, dA, dB, C, D, beta, v_th, h0, v0, opts, backend, extra)
 
 
 def ssm_lif_ref(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor, D: torch.Tensor, beta,
                 v_th=1.0, *, h0: torch.Tensor | None = None, v0: torch.Tensor | None = None,
+            extra: torch.Tensor | None = None,
                 v_reset: float = SomaOptions.v_reset, reset: str = SomaOptions.reset,
                 detach_reset: bool = SomaOptions.detach_reset, grad_mode: str = SomaOptions.grad_mode,
                 surrogate=SomaOptions.surrogate, alpha: float | None = SomaOptions.alpha):
@@ -292,12 +428,13 @@ def ssm_lif_ref(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Te
         (torch.Size([100, 2, 4]), torch.Size([2, 4, 1, 4]))
     """
     opts = SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha)
-    _check(x, dA, dB, C, D, h0, v0, beta, v_th)
-    return _fft_path(x, dA, dB, C, D, beta, v_th, h0, v0, opts)
+    _check(x, dA, dB, C, D, h0, v0, beta, v_th, extra)
+    return _fft_path(x, dA, dB, C, D, beta, v_th, h0, v0, opts, extra)
 
 
 def ssm_lif_recurrence(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: torch.Tensor, D: torch.Tensor, beta,
                        v_th=1.0, *, h0: torch.Tensor | None = None, v0: torch.Tensor | None = None,
+            extra: torch.Tensor | None = None,
                        v_reset: float = SomaOptions.v_reset, reset: str = SomaOptions.reset,
                        detach_reset: bool = SomaOptions.detach_reset, grad_mode: str = SomaOptions.grad_mode,
                        surrogate=SomaOptions.surrogate, alpha: float | None = SomaOptions.alpha):
@@ -313,11 +450,11 @@ def ssm_lif_recurrence(x: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, C: t
         True
     """
     opts = SomaOptions(reset, v_reset, detach_reset, grad_mode, surrogate, alpha)
-    _check(x, dA, dB, C, D, h0, v0, beta, v_th)
-    return _recurrence(x, dA, dB, C, D, beta, v_th, h0, v0, opts)
+    _check(x, dA, dB, C, D, h0, v0, beta, v_th, extra)
+    return _recurrence(x, dA, dB, C, D, beta, v_th, h0, v0, opts, extra)
 
 
-def _check(x, dA, dB, C, D, h0, v0, beta, v_th) -> None:
+def _check(x, dA, dB, C, D, h0, v0, beta, v_th, extra=None) -> None:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 3 or x.shape[0] == 0:
         raise ValueError(f"x must be a floating-point tensor [T, B, C, *] with T >= 1, got "
                          f"{getattr(x, 'dtype', type(x).__name__)} of shape {tuple(getattr(x, 'shape', ()))}")
@@ -337,7 +474,12 @@ def _check(x, dA, dB, C, D, h0, v0, beta, v_th) -> None:
                          f"{h0.dtype} of shape {tuple(h0.shape)}")
     if v0 is not None and v0.shape != x.shape[1:]:
         raise ValueError(f"v0 must have the shape of one step of x, {tuple(x.shape[1:])}, got {tuple(v0.shape)}")
-    for name, t in (("dA", dA), ("dB", dB), ("C", C), ("D", D), ("h0", h0), ("v0", v0)):
+    if extra is not None and (not isinstance(extra, torch.Tensor) or not extra.is_floating_point()
+                              or extra.shape != x.shape):
+        raise ValueError(f"extra must be a floating-point tensor of x's shape {tuple(x.shape)}, got "
+                         f"{getattr(extra, 'dtype', type(extra).__name__)} of shape "
+                         f"{tuple(getattr(extra, 'shape', ()))}")
+    for name, t in (("dA", dA), ("dB", dB), ("C", C), ("D", D), ("h0", h0), ("v0", v0), ("extra", extra)):
         if t is not None and t.device != x.device:
             raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
     for name, p, ok, must in (("beta", beta, lambda t: (t >= 0) & (t <= 1), "in [0, 1]"),
@@ -349,5 +491,6 @@ def _check(x, dA, dB, C, D, h0, v0, beta, v_th) -> None:
             raise ValueError(f"{name} must be a number or a tensor [C={channels}], got shape {tuple(t.shape)}")
         if not torch.compiler.is_compiling() and not bool(ok(t.detach()).all()):
             raise ValueError(f"{name} must be {must}")
-    if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
-        raise ValueError("x contains NaN or Inf; spiking neurons reject non-finite input")
+    for name, t in (("x", x), ("extra", extra)):
+        if t is not None and not torch.compiler.is_compiling() and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} contains NaN or Inf; spiking neurons reject non-finite input")

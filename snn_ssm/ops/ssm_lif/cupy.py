@@ -45,6 +45,8 @@ _SOURCE = r"""
 #define THREADS %(threads)d
 #define NB (THREADS / G)
 #define NBS %(nbs)d
+#define HAS_U %(has_u)d
+#define SOMA %(soma)d
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 typedef %(io)s io_t;
@@ -149,7 +151,10 @@ __device__ __forceinline__ real soma_adjoint(real y, real vp, real g_spike, real
                     }                                                                                          \
                     part = group_sum(part);                                                                    \
                     gd += gy * xt;                                                                             \
-                    if (active && g == 0) gx[t * N + n] = (io_t)(gy * d + part);                              \
+                    if (active && g == 0) {                                                                    \
+                        gx[t * N + n] = (io_t)(gy * d + part);                                                 \
+                        if (HAS_U) g_u[t * N + n] = (io_t)gy;                                                       \
+                    }                                                                                          \
                 }                                                                                              \
             }                                                                                                  \
         }                                                                                                      \
@@ -178,29 +183,37 @@ __device__ __forceinline__ real soma_adjoint(real y, real vp, real g_spike, real
         const real2 a = dA[c * K + m], b = dB[c * K + m], cc = Cc[c * K + m];                                \
         ar[j] = a.x; ai[j] = a.y; br[j] = b.x; bi[j] = b.y; cr[j] = cc.x; ci[j] = cc.y;                     \
     }                                                                                                          \
-    const real d = D[n], bb = beta[n], kk = k[n];
+    const real d = D[n], bb = SOMA ? beta[n] : (real)0, kk = SOMA ? k[n] : (real)0;
 
 extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_fwd(
         const io_t* __restrict__ x, const real2* __restrict__ dA, const real2* __restrict__ dB,
         const real2* __restrict__ Cc, const real* __restrict__ D, const real* __restrict__ beta,
         const real* __restrict__ k, const real* __restrict__ v0, const real2* __restrict__ h0,
-        io_t* __restrict__ s, real* __restrict__ ck_v, real2* __restrict__ ck_h, const real v_reset,
+        const io_t* __restrict__ u, io_t* __restrict__ s, real* __restrict__ ck_v, real2* __restrict__ ck_h,
+        const real v_reset,
         const long long T, const long long N, const int channels, const long long M, const int reset) {
     LOAD_PARAMS
     #pragma unroll
     for (int j = 0; j < P; ++j) { const real2 h = h0[n * K + g * P + j]; hr[j] = h.x; hi[j] = h.y; }
-    real v = v0[n];
+    real v = SOMA ? v0[n] : (real)0;
     const bool writer = active && g == 0;
-    // The inputs of the next 8 steps are loaded while the current 8 are computed (they do not depend on the state).
-    real cur[8], nxt[8];
+    // The inputs of the next 8 steps are loaded while the current 8 are computed (they do not depend on the state),
+    // and so is the extra soma input u in the module compiled with one (HAS_U; u is a null pointer otherwise).
+    real cur[8], nxt[8], cur_u[8], nxt_u[8];
     #pragma unroll
-    for (int i = 0; i < 8; ++i) cur[i] = i < T ? (real)x[i * N + n] : (real)0;
+    for (int i = 0; i < 8; ++i) {
+        cur[i] = i < T ? (real)x[i * N + n] : (real)0;
+        cur_u[i] = HAS_U && i < T ? (real)u[i * N + n] : (real)0;
+    }
     for (long long t0 = 0; t0 < T; t0 += 8) {
         #pragma unroll
-        for (int i = 0; i < 8; ++i) nxt[i] = t0 + 8 + i < T ? (real)x[(t0 + 8 + i) * N + n] : (real)0;
+        for (int i = 0; i < 8; ++i) {
+            nxt[i] = t0 + 8 + i < T ? (real)x[(t0 + 8 + i) * N + n] : (real)0;
+            nxt_u[i] = HAS_U && t0 + 8 + i < T ? (real)u[(t0 + 8 + i) * N + n] : (real)0;
+        }
         if (t0 %% CHUNK == 0 && active) {
             const long long row = t0 / CHUNK;
-            if (g == 0) ck_v[row * N + n] = v;
+            if (SOMA && g == 0) ck_v[row * N + n] = v;
             #pragma unroll
             for (int j = 0; j < P; ++j) ck_h[(row * K + g * P + j) * N + n] = make_real2(hr[j], hi[j]);
         }
@@ -209,19 +222,24 @@ extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_fwd(
             if (t0 + i < T) {
                 const real xt = cur[i];
                 const real acc = group_sum(advance(ar, ai, br, bi, cr, ci, hr, hi, xt));
-                const real y = (acc + acc) + d * xt;
-                const real u = bb * v + y * kk;
-                const real sp = (u - (real)1 >= (real)0) ? (real)1 : (real)0;
-                if (writer) s[(t0 + i) * N + n] = (io_t)sp;
-                v = reset_of(u, sp, v_reset, reset);
+                real y = (acc + acc) + d * xt;
+                if (HAS_U) y += cur_u[i];
+                if (SOMA) {
+                    const real m = bb * v + y * kk;
+                    const real sp = (m - (real)1 >= (real)0) ? (real)1 : (real)0;
+                    if (writer) s[(t0 + i) * N + n] = (io_t)sp;
+                    v = reset_of(m, sp, v_reset, reset);
+                } else if (writer) {
+                    s[(t0 + i) * N + n] = (io_t)y;  // the dendrite alone: its output
+                }
             }
         }
         #pragma unroll
-        for (int i = 0; i < 8; ++i) cur[i] = nxt[i];
+        for (int i = 0; i < 8; ++i) { cur[i] = nxt[i]; cur_u[i] = nxt_u[i]; }
     }
     if (active) {
         const long long row = (T + CHUNK - 1) / CHUNK;
-        if (g == 0) ck_v[row * N + n] = v;
+        if (SOMA && g == 0) ck_v[row * N + n] = v;
         #pragma unroll
         for (int j = 0; j < P; ++j) ck_h[(row * K + g * P + j) * N + n] = make_real2(hr[j], hi[j]);
     }
@@ -230,13 +248,13 @@ extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_fwd(
 extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_bwd(
         const io_t* __restrict__ x, const real2* __restrict__ dA, const real2* __restrict__ dB,
         const real2* __restrict__ Cc, const real* __restrict__ D, const real* __restrict__ beta,
-        const real* __restrict__ k, const real* __restrict__ ck_v, const real2* __restrict__ ck_h,
-        const io_t* __restrict__ gs, const real* __restrict__ gvT, const real2* __restrict__ ghT,
-        io_t* __restrict__ gx, real2* __restrict__ gA, real2* __restrict__ gB, real2* __restrict__ gC,
-        real* __restrict__ gD, real* __restrict__ gbeta, real* __restrict__ gk, real* __restrict__ gv0,
-        real2* __restrict__ gh0, const real v_reset, const real alpha, const long long T, const long long N,
-        const int channels, const long long M, const int reset, const int detach, const int local,
-        const int sg_code) {
+        const real* __restrict__ k, const io_t* __restrict__ u, const real* __restrict__ ck_v,
+        const real2* __restrict__ ck_h, const io_t* __restrict__ gs, const real* __restrict__ gvT,
+        const real2* __restrict__ ghT, io_t* __restrict__ gx, real2* __restrict__ gA, real2* __restrict__ gB,
+        real2* __restrict__ gC, real* __restrict__ gD, real* __restrict__ gbeta, real* __restrict__ gk,
+        real* __restrict__ gv0, real2* __restrict__ gh0, io_t* __restrict__ g_u, const real v_reset,
+        const real alpha, const long long T, const long long N, const int channels, const long long M,
+        const int reset, const int detach, const int local, const int sg_code) {
     LOAD_PARAMS
     // Per neuron of the block, one chunk of: inputs, spike gradients, soma inputs, membranes, soma-input gradients
     // (rows padded by one so that the neurons of a warp fall in different banks).
@@ -244,18 +262,20 @@ extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_bwd(
         sh_g[NB][CHUNK + 1];
     const int ln = threadIdx.x / G;
     GRADIENT_REGISTERS
-    real gv = gvT[n], gd = 0, gbb = 0, gkk = 0;
+    real gv = SOMA ? gvT[n] : (real)0, gd = 0, gbb = 0, gkk = 0;
     const long long n_chunks = (T + CHUNK - 1) / CHUNK;
     for (long long ch = n_chunks - 1; ch >= 0; --ch) {
         const long long t0 = ch * CHUNK;
         const int L = (int)(T - t0 < CHUNK ? T - t0 : CHUNK);
         #pragma unroll
         for (int j = 0; j < P; ++j) { const real2 h = ck_h[(ch * K + g * P + j) * N + n]; hr[j] = h.x; hi[j] = h.y; }
-        real v = ck_v[ch * N + n];
+        real v = SOMA ? ck_v[ch * N + n] : (real)0;
         // The chunk's inputs and spike gradients, loaded once by the lanes of the group together.
         for (int i = g; i < L; i += G) {
             sh_x[ln][i] = (real)x[(t0 + i) * N + n];
-            sh_gs[ln][i] = (real)gs[(t0 + i) * N + n];
+            if (SOMA) sh_gs[ln][i] = (real)gs[(t0 + i) * N + n];
+            else sh_g[ln][i] = (real)gs[(t0 + i) * N + n];  // the dendrite alone: gs is dL/dy
+            if (HAS_U) sh_g[ln][i] = (real)u[(t0 + i) * N + n];  // read in (a), overwritten in (b)
         }
         __syncwarp();
         // (a) the chunk again, as the forward computed it; the state every SUB steps kept in registers
@@ -267,32 +287,26 @@ extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_bwd(
             #pragma unroll
             for (int ii = 0; ii < SUB; ++ii) {
                 const int i = sb * SUB + ii;
-                if (i < L) {
+                if (i < L && !SOMA) {
+                    advance(ar, ai, br, bi, cr, ci, hr, hi, sh_x[ln][i]);  // the states only
+                } else if (i < L) {
                     const real xt = sh_x[ln][i];
                     const real acc = group_sum(advance(ar, ai, br, bi, cr, ci, hr, hi, xt));
-                    const real y = (acc + acc) + d * xt;
-                    const real u = bb * v + y * kk;
-                    const real sp = (u - (real)1 >= (real)0) ? (real)1 : (real)0;
+                    real y = (acc + acc) + d * xt;
+                    if (HAS_U) y += sh_g[ln][i];
+                    const real m = bb * v + y * kk;
+                    const real sp = (m - (real)1 >= (real)0) ? (real)1 : (real)0;
                     if (g == 0) { sh_y[ln][i] = y; sh_v[ln][i] = v; }
-                    v = reset_of(u, sp, v_reset, reset);
+                    v = reset_of(m, sp, v_reset, reset);
                 }
             }
         }
         __syncwarp();
         // (b) the soma's adjoint over the chunk, newest step first (every lane of the group alike)
-        for (int i = L - 1; i >= 0; --i) {
-            const real y = sh_y[ln][i], vp = sh_v[ln][i];
-            const real u = bb * vp + y * kk;
-            const real sp = (u - (real)1 >= (real)0) ? (real)1 : (real)0;
-            real g_spike = sh_gs[ln][i], gu;
-            if (reset == 0) { gu = gv * ((real)1 - sp); if (!detach) g_spike -= gv * (u - v_reset); }
-            else if (reset == 1) { gu = gv; if (!detach) g_spike -= gv; }
-            else gu = gv;
-            gu += g_spike * surrogate(u - (real)1, alpha, sg_code);
-            gkk += gu * y;
-            gbb += gu * vp;
-            gv = local ? (real)0 : gu * bb;
-            if (g == 0) sh_g[ln][i] = gu * kk;
+        for (int i = SOMA ? L - 1 : -1; i >= 0; --i) {
+            const real gy = soma_adjoint(sh_y[ln][i], sh_v[ln][i], sh_gs[ln][i], bb, kk, gv, gkk, gbb, v_reset, alpha,
+                                         reset, detach, local, sg_code);
+            if (g == 0) sh_g[ln][i] = gy;
         }
         __syncwarp();
         // (c) the dendrite's adjoint, sub-chunk by sub-chunk, newest first; lambda = dL/dh after the step
@@ -301,7 +315,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_bwd(
     }
     if (!active) return;
     STORE_MODE_GRADIENTS
-    if (g == 0) { gD[n] = gd; gbeta[n] = gbb; gk[n] = gkk; gv0[n] = gv; }
+    if (g == 0) gD[n] = gd;
+    if (SOMA && g == 0) { gbeta[n] = gbb; gk[n] = gkk; gv0[n] = gv; }
 }
 
 // The backward with the somas split off: a block holds NBS neurons x G lanes. Per chunk, (a) every lane
@@ -311,13 +326,13 @@ extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_bwd(
 extern "C" __global__ void __launch_bounds__(NBS * G) ssm_lif_bwd_split(
         const io_t* __restrict__ x, const real2* __restrict__ dA, const real2* __restrict__ dB,
         const real2* __restrict__ Cc, const real* __restrict__ D, const real* __restrict__ beta,
-        const real* __restrict__ k, const real* __restrict__ ck_v, const real2* __restrict__ ck_h,
-        const io_t* __restrict__ gs, const real* __restrict__ gvT, const real2* __restrict__ ghT,
-        io_t* __restrict__ gx, real2* __restrict__ gA, real2* __restrict__ gB, real2* __restrict__ gC,
-        real* __restrict__ gD, real* __restrict__ gbeta, real* __restrict__ gk, real* __restrict__ gv0,
-        real2* __restrict__ gh0, const real v_reset, const real alpha, const long long T, const long long N,
-        const int channels, const long long M, const int reset, const int detach, const int local,
-        const int sg_code) {
+        const real* __restrict__ k, const io_t* __restrict__ u, const real* __restrict__ ck_v,
+        const real2* __restrict__ ck_h, const io_t* __restrict__ gs, const real* __restrict__ gvT,
+        const real2* __restrict__ ghT, io_t* __restrict__ gx, real2* __restrict__ gA, real2* __restrict__ gB,
+        real2* __restrict__ gC, real* __restrict__ gD, real* __restrict__ gbeta, real* __restrict__ gk,
+        real* __restrict__ gv0, real2* __restrict__ gh0, io_t* __restrict__ g_u, const real v_reset,
+        const real alpha, const long long T, const long long N, const int channels, const long long M,
+        const int reset, const int detach, const int local, const int sg_code) {
     const int ln = threadIdx.x / G, g = threadIdx.x %% G;
     const long long n_raw = (long long)blockIdx.x * NBS + ln;
     const bool active = n_raw < N;
@@ -352,6 +367,7 @@ extern "C" __global__ void __launch_bounds__(NBS * G) ssm_lif_bwd_split(
         for (int i = g; i < L; i += G) {
             sh_x[ln][i] = (real)x[(t0 + i) * N + n];
             sh_gs[ln][i] = (real)gs[(t0 + i) * N + n];
+            if (HAS_U) sh_g[ln][i] = (real)u[(t0 + i) * N + n];  // read in (a), overwritten in (b)
         }
         __syncthreads();
         // (a) the modes again, as the forward computed them; the group writes y_t; the state every SUB steps kept
@@ -366,7 +382,11 @@ extern "C" __global__ void __launch_bounds__(NBS * G) ssm_lif_bwd_split(
                 if (i < L) {
                     const real xt = sh_x[ln][i];
                     const real acc = group_sum(advance(ar, ai, br, bi, cr, ci, hr, hi, xt));
-                    if (g == 0) sh_y[ln][i] = (acc + acc) + d * xt;
+                    if (g == 0) {
+                        real y = (acc + acc) + d * xt;
+                        if (HAS_U) y += sh_g[ln][i];
+                        sh_y[ln][i] = y;
+                    }
                 }
             }
         }
@@ -376,10 +396,10 @@ extern "C" __global__ void __launch_bounds__(NBS * G) ssm_lif_bwd_split(
             real v = ck_v[ch * N + ns];
             for (int i = 0; i < L; ++i) {
                 const real y = sh_y[sl][i];
-                const real u = sbb * v + y * skk;
-                const real sp = (u - (real)1 >= (real)0) ? (real)1 : (real)0;
+                const real m = sbb * v + y * skk;
+                const real sp = (m - (real)1 >= (real)0) ? (real)1 : (real)0;
                 sh_v[sl][i] = v;
-                v = reset_of(u, sp, v_reset, reset);
+                v = reset_of(m, sp, v_reset, reset);
             }
             for (int i = L - 1; i >= 0; --i)
                 sh_g[sl][i] = soma_adjoint(sh_y[sl][i], sh_v[sl][i], sh_gs[sl][i], sbb, skk, gv, gkk, gbb, v_reset,
@@ -411,22 +431,26 @@ def group_size(modes: int, largest: int = 8) -> int:
     return next((g for g in (16, 8, 4, 2) if g <= largest and modes % g == 0 and modes // g >= 2), 1)
 
 
-def _module(dtype: torch.dtype, modes: int, group: int, threads: int):
-    key = (dtype, modes, group, threads, CHUNK, SUB, SPLIT_NEURONS)
+def _module(dtype: torch.dtype, modes: int, group: int, threads: int, has_u: bool, soma: bool):
+    key = (dtype, modes, group, threads, CHUNK, SUB, SPLIT_NEURONS, has_u, soma)
     if key not in _modules:
         io, real, real2, fma, _ = _TYPES[dtype]
         code = _SOURCE % {"modes": modes, "group": group, "chunk": CHUNK, "sub": SUB, "threads": threads, "io": io,
-                          "real": real, "real2": real2, "fma": fma, "nbs": SPLIT_NEURONS}
+                          "real": real, "real2": real2, "fma": fma, "nbs": SPLIT_NEURONS,
+                          "has_u": int(has_u), "soma": int(soma)}
         code = code.replace("make_real2", "make_" + real2)
         _modules[key] = cupy.RawModule(code=code, options=("--fmad=false", "-std=c++14"))
     return _modules[key]
 
 
-def _run(name: str, dtype: torch.dtype, modes: int, N: int, args) -> None:
+def _run(name: str, dtype: torch.dtype, modes: int, N: int, args, has_u: bool = False, soma: bool = True) -> None:
+    """Launch ``name`` from the module of its variant: with the extra soma input (``has_u``) or not, with the soma
+    or the dendrite alone (``soma=False``); a variant compiles only the code it runs, so the plain kernel keeps
+    its registers."""
     group = group_size(modes, FWD_GROUP if name.endswith("fwd") else BWD_GROUP)
     threads = THREADS // 2 if dtype == torch.float64 else THREADS
-    module = _module(dtype, modes, group, threads)
-    if name == "ssm_lif_bwd" and SPLIT_NEURONS:  # SPLIT_NEURONS neurons x group lanes per block
+    module = _module(dtype, modes, group, threads, has_u, soma)
+    if name == "ssm_lif_bwd" and SPLIT_NEURONS and soma:  # SPLIT_NEURONS neurons x group lanes per block
         module.get_function("ssm_lif_bwd_split")((-(-N // SPLIT_NEURONS),), (SPLIT_NEURONS * group,), args,
                                                  stream=_stream())
         return
@@ -438,10 +462,10 @@ def _state_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
-def launch_forward(x, dA, dB, Cc, D, beta, k, v0, h0, opts, channels: int, M: int):
+def launch_forward(x, dA, dB, Cc, D, beta, k, v0, h0, extra, opts, channels: int, M: int):
     """``(spikes [T, N], ck_v [ceil(T/CHUNK) + 1, N], ck_h [ceil(T/CHUNK) + 1, N/2, N] complex)``; the last rows
-    hold v_T and h_T (modes first). ``x`` may be half precision; parameters and states are float32 (float64 for
-    float64 input); ``h0`` is ``[N, N/2]``."""
+    hold v_T and h_T (modes first). ``x`` (and ``extra`` ``[T, N]``, added to the soma's input, or ``None``) may be
+    half precision; parameters and states are float32 (float64 for float64 input); ``h0`` is ``[N, N/2]``."""
     T, N = x.shape
     modes = dA.shape[1]
     rows = (T + CHUNK - 1) // CHUNK + 1
@@ -450,15 +474,16 @@ def launch_forward(x, dA, dB, Cc, D, beta, k, v0, h0, opts, channels: int, M: in
     ck_v = torch.empty((rows, N), dtype=beta.dtype, device=x.device)
     ck_h = torch.empty((rows, modes, N), dtype=dA.dtype, device=x.device)
     _run("ssm_lif_fwd", x.dtype, modes, N,
-         (_ptr(x), _ptr(dA), _ptr(dB), _ptr(Cc), _ptr(D), _ptr(beta), _ptr(k), _ptr(v0), _ptr(h0), _ptr(spikes),
+         (_ptr(x), _ptr(dA), _ptr(dB), _ptr(Cc), _ptr(D), _ptr(beta), _ptr(k), _ptr(v0), _ptr(h0), _ptr(extra),
+          _ptr(spikes),
           _ptr(ck_v), _ptr(ck_h), real(opts.v_reset), numpy.int64(T), numpy.int64(N), numpy.int32(channels),
-          numpy.int64(M), numpy.int32(opts.reset)))
+          numpy.int64(M), numpy.int32(opts.reset)), has_u=extra is not None)
     return spikes, ck_v, ck_h
 
 
-def launch_backward(x, dA, dB, Cc, D, beta, k, ck_v, ck_h, g_s, g_vT, g_hT, opts, channels: int, M: int):
-    """``(g_x, g_dA, g_dB, g_C, g_D, g_beta, g_k, g_v0, g_h0)`` as numba's: complex parameter gradients per neuron,
-    modes first ``[N/2, N]``; ``g_hT``/``g_h0`` ``[N/2, N]``."""
+def launch_backward(x, dA, dB, Cc, D, beta, k, extra, ck_v, ck_h, g_s, g_vT, g_hT, opts, channels: int, M: int):
+    """``(g_x, g_dA, g_dB, g_C, g_D, g_beta, g_k, g_v0, g_h0, g_extra)`` as numba's: complex parameter gradients
+    per neuron, modes first ``[N/2, N]``; ``g_hT``/``g_h0`` ``[N/2, N]``; ``g_extra`` ``[T, N]`` or ``None``."""
     T, N = x.shape
     modes = dA.shape[1]
     real = _TYPES[x.dtype][4]
@@ -466,10 +491,47 @@ def launch_backward(x, dA, dB, Cc, D, beta, k, ck_v, ck_h, g_s, g_vT, g_hT, opts
     g_x = torch.empty_like(x)
     gA, gB, gC, gh0 = (torch.empty((modes, N), dtype=dA.dtype, device=x.device) for _ in range(4))
     g_D, g_beta, g_k, g_v0 = (torch.empty(N, dtype=beta.dtype, device=x.device) for _ in range(4))
+    g_extra = None if extra is None else torch.empty_like(x)
     _run("ssm_lif_bwd", x.dtype, modes, N,
-         (_ptr(x), _ptr(dA), _ptr(dB), _ptr(Cc), _ptr(D), _ptr(beta), _ptr(k), _ptr(ck_v), _ptr(ck_h), _ptr(g_s),
-          _ptr(g_vT), _ptr(g_hT), _ptr(g_x), _ptr(gA), _ptr(gB), _ptr(gC), _ptr(g_D), _ptr(g_beta), _ptr(g_k),
-          _ptr(g_v0), _ptr(gh0), real(opts.v_reset), real(opts.alpha), numpy.int64(T), numpy.int64(N),
-          numpy.int32(channels), numpy.int64(M), numpy.int32(opts.reset), numpy.int32(bool(opts.detach_reset)),
-          numpy.int32(bool(opts.local)), numpy.int32(opts.surrogate)))
-    return g_x, gA, gB, gC, g_D, g_beta, g_k, g_v0, gh0
+         (_ptr(x), _ptr(dA), _ptr(dB), _ptr(Cc), _ptr(D), _ptr(beta), _ptr(k), _ptr(extra), _ptr(ck_v), _ptr(ck_h),
+          _ptr(g_s), _ptr(g_vT), _ptr(g_hT), _ptr(g_x), _ptr(gA), _ptr(gB), _ptr(gC), _ptr(g_D), _ptr(g_beta),
+          _ptr(g_k), _ptr(g_v0), _ptr(gh0), _ptr(g_extra), real(opts.v_reset), real(opts.alpha), numpy.int64(T),
+          numpy.int64(N), numpy.int32(channels), numpy.int64(M), numpy.int32(opts.reset),
+          numpy.int32(bool(opts.detach_reset)), numpy.int32(bool(opts.local)), numpy.int32(opts.surrogate)),
+         has_u=extra is not None)
+    return g_x, gA, gB, gC, g_D, g_beta, g_k, g_v0, gh0, g_extra
+
+
+def launch_dendrite_forward(x, dA, dB, Cc, D, h0, channels: int, M: int):
+    """The dendrite alone, the same kernel without its soma: ``(y [T, N], ck_h [ceil(T/CHUNK) + 1, N/2, N])`` with
+    ``y_t = 2 Re Σ C h_t + D x_t`` in ``x``'s dtype; the last row of ``ck_h`` holds h_T."""
+    T, N = x.shape
+    modes = dA.shape[1]
+    rows = (T + CHUNK - 1) // CHUNK + 1
+    y = torch.empty_like(x)
+    ck_h = torch.empty((rows, modes, N), dtype=dA.dtype, device=x.device)
+    real = _TYPES[x.dtype][4]
+    _run("ssm_lif_fwd", x.dtype, modes, N,
+         (_ptr(x), _ptr(dA), _ptr(dB), _ptr(Cc), _ptr(D), _ptr(None), _ptr(None), _ptr(None), _ptr(h0), _ptr(None),
+          _ptr(y), _ptr(None), _ptr(ck_h), real(0), numpy.int64(T), numpy.int64(N), numpy.int32(channels),
+          numpy.int64(M), numpy.int32(0)), soma=False)
+    return y, ck_h
+
+
+def launch_dendrite_backward(x, dA, dB, Cc, D, ck_h, g_y, g_hT, channels: int, M: int):
+    """``(g_x, g_dA, g_dB, g_C, g_D, g_h0)`` of :func:`launch_dendrite_forward` from ``g_y`` ``[T, N]`` and
+    ``g_hT`` ``[N/2, N]``, per neuron as :func:`launch_backward`'s."""
+    T, N = x.shape
+    modes = dA.shape[1]
+    real = _TYPES[x.dtype][4]
+    g_y = g_y.to(x.dtype).contiguous()
+    g_x = torch.empty_like(x)
+    gA, gB, gC, gh0 = (torch.empty((modes, N), dtype=dA.dtype, device=x.device) for _ in range(4))
+    g_D = torch.empty(N, dtype=D.dtype, device=x.device)
+    _run("ssm_lif_bwd", x.dtype, modes, N,
+         (_ptr(x), _ptr(dA), _ptr(dB), _ptr(Cc), _ptr(D), _ptr(None), _ptr(None), _ptr(None), _ptr(None), _ptr(ck_h),
+          _ptr(g_y), _ptr(None), _ptr(g_hT), _ptr(g_x), _ptr(gA), _ptr(gB), _ptr(gC), _ptr(g_D), _ptr(None),
+          _ptr(None), _ptr(None), _ptr(gh0), _ptr(None), real(0), real(1), numpy.int64(T), numpy.int64(N),
+          numpy.int32(channels), numpy.int64(M), numpy.int32(0), numpy.int32(0), numpy.int32(0), numpy.int32(0)),
+         soma=False)
+    return g_x, gA, gB, gC, g_D, gh0

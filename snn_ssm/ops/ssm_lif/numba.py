@@ -55,13 +55,15 @@ def _advance(ar, ai, br, bi, cr, ci, hr, hi_, xt, acc, width, zero):
 
 
 @functools.lru_cache(maxsize=None)
-def _forward_kernel(reset: int):
+def _forward_kernel(reset: int, soma: bool = True):
+    """The forward; ``soma=False`` compiles the dendrite alone, which writes its output ``y`` where the spikes go."""
     step = soma_step_fn(reset)  # the soma's step, shared with lif_scan
 
     @numba.njit(parallel=True)
-    def forward(x, A_r, A_i, B_r, B_i, C_r, C_i, D, beta, k, v0, h0_r, h0_i, v_reset, channels, M, spikes, ck_v,
-                ck_hr, ck_hi):
+    def forward(x, A_r, A_i, B_r, B_i, C_r, C_i, D, beta, k, v0, h0_r, h0_i, extra, v_reset, channels, M, spikes,
+                ck_v, ck_hr, ck_hi):
         T, N = x.shape
+        has_extra = extra.shape[0] > 0  # an input added to the soma's (the anti-causal side of a layer), or [0, N]
         one, zero = x.dtype.type(1), x.dtype.type(0)
         for blk in numba.prange((N + BLOCK - 1) // BLOCK):
             lo = blk * BLOCK
@@ -81,9 +83,14 @@ def _forward_kernel(reset: int):
                 _advance(ar, ai, br, bi, cr, ci, hr, hi_, xt, acc, width, zero)
                 for w in range(width):
                     y = (acc[w] + acc[w]) + d[w] * xt[w]
-                    sp, vn = step(v[w], y, bb[w], kk[w], v_reset, one, zero)
-                    st[w] = sp
-                    v[w] = vn
+                    if has_extra:
+                        y += extra[t, lo + w]
+                    if soma:
+                        sp, vn = step(v[w], y, bb[w], kk[w], v_reset, one, zero)
+                        st[w] = sp
+                        v[w] = vn
+                    else:
+                        st[w] = y
             last = (T + CHUNK - 1) // CHUNK
             ck_v[last, lo:hi] = v
             ck_hr[last, :, lo:hi] = hr
@@ -93,15 +100,17 @@ def _forward_kernel(reset: int):
 
 
 @functools.lru_cache(maxsize=None)
-def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
+def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int, soma: bool = True):
+    """The backward; ``soma=False``: of the dendrite alone, ``g_s`` being the gradient of its output."""
     adjoint = soma_adjoint_fn(reset, detach, sg_code)  # the soma's adjoint and step, shared with lif_scan
     step = soma_step_fn(reset)
 
     @numba.njit(parallel=True)
-    def backward(x, A_r, A_i, B_r, B_i, C_r, C_i, D, beta, k, v_reset, alpha, channels, M, ck_v, ck_hr, ck_hi,
-                 g_s, g_vT, g_hTr, g_hTi, g_x, gA_r, gA_i, gB_r, gB_i, gC_r, gC_i, g_D, g_beta, g_k, g_v0, g_h0r,
-                 g_h0i):
+    def backward(x, A_r, A_i, B_r, B_i, C_r, C_i, D, beta, k, extra, v_reset, alpha, channels, M, ck_v, ck_hr,
+                 ck_hi, g_s, g_vT, g_hTr, g_hTi, g_x, gA_r, gA_i, gB_r, gB_i, gC_r, gC_i, g_D, g_beta, g_k, g_v0,
+                 g_h0r, g_h0i, g_extra):
         T, N = x.shape
+        has_extra = extra.shape[0] > 0
         modes = A_r.shape[1]
         n_chunks = (T + CHUNK - 1) // CHUNK
         one, zero = x.dtype.type(1), x.dtype.type(0)
@@ -143,24 +152,31 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int):
                     _advance(ar, ai, br, bi, cr, ci, hr, hi_, xt, acc, width, zero)
                     hs_r[i + 1] = hr
                     hs_i[i + 1] = hi_
-                    for w in range(width):
+                    for w in range(width if soma else 0):
                         y = (acc[w] + acc[w]) + d[w] * xt[w]
+                        if has_extra:
+                            y += extra[t0 + i, lo + w]
                         ys[i, w] = y
                         vs[i + 1, w] = step(vs[i, w], y, bb[w], kk[w], v_reset, one, zero)[1]
                 for i in range(t1 - t0 - 1, -1, -1):
                     t = t0 + i
                     xt, gst, gxt = x[t, lo:hi], g_s[t, lo:hi], g_x[t, lo:hi]
                     for w in range(width):  # the soma's adjoint (as lif_scan's)
-                        y, vp = ys[i, w], vs[i, w]
-                        u = bb[w] * vp + y * kk[w]
-                        s = one if u - one >= zero else zero
-                        gu = adjoint(u, s, gv[w], gst[w], v_reset, alpha, one)
-                        gy[w] = gu * kk[w]
-                        gk[w] += gu * y
-                        gbeta[w] += gu * vp
-                        gv[w] = zero if local else gu * bb[w]
+                        if soma:
+                            y, vp = ys[i, w], vs[i, w]
+                            u = bb[w] * vp + y * kk[w]
+                            s = one if u - one >= zero else zero
+                            gu = adjoint(u, s, gv[w], gst[w], v_reset, alpha, one)
+                            gy[w] = gu * kk[w]
+                            gk[w] += gu * y
+                            gbeta[w] += gu * vp
+                            gv[w] = zero if local else gu * bb[w]
+                        else:
+                            gy[w] = gst[w]
                         gxt[w] = gy[w] * d[w]
                         gd[w] += gy[w] * xt[w]
+                        if has_extra:
+                            g_extra[t, lo + w] = gy[w]
                     for j in range(modes):  # the dendrite's adjoint: λ_t = ∂L/∂h_t, then λ_{t-1} = conj(Ā) λ_t
                         for w in range(width):
                             g2 = gy[w] + gy[w]
@@ -245,9 +261,14 @@ def _parts(z):
     return z.real.contiguous().numpy(), z.imag.contiguous().numpy()
 
 
-def launch_forward(x, dA, dB, Cc, D, beta, k, v0, h0, opts, channels: int, M: int):
+def launch_forward(x, dA, dB, Cc, D, beta, k, v0, h0, extra, opts, channels: int, M: int):
     """``(spikes [T, N], ck_v [ceil(T/CHUNK) + 1, N], ck_h [ceil(T/CHUNK) + 1, N/2, N] complex)``; the last rows
-    hold v_T and h_T (modes first: the kernel's layout)."""
+    hold v_T and h_T (modes first: the kernel's layout). ``extra`` ``[T, N]`` (or ``None``) is added to the soma's
+    input at each step."""
+    return _launch_forward(x, dA, dB, Cc, D, beta, k, v0, h0, extra, opts.reset, opts.v_reset, channels, M)
+
+
+def _launch_forward(x, dA, dB, Cc, D, beta, k, v0, h0, extra, reset, v_reset, channels, M, soma=True):
     import torch
 
     T, N = x.shape
@@ -258,26 +279,62 @@ def launch_forward(x, dA, dB, Cc, D, beta, k, v0, h0, opts, channels: int, M: in
     ck_hr, ck_hi = torch.empty((rows, modes, N), dtype=x.dtype), torch.empty((rows, modes, N), dtype=x.dtype)
     xn = x.numpy()
     h0t = h0.t()
-    _forward_kernel(opts.reset)(xn, *_parts(dA), *_parts(dB), *_parts(Cc), D.numpy(), beta.numpy(), k.numpy(),
-                                v0.numpy(), *_parts(h0t), xn.dtype.type(opts.v_reset), channels, M, spikes.numpy(),
+    _forward_kernel(reset, soma)(xn, *_parts(dA), *_parts(dB), *_parts(Cc), D.numpy(), beta.numpy(), k.numpy(),
+                                 v0.numpy(), *_parts(h0t), _extra(extra, x), xn.dtype.type(v_reset), channels, M,
+                                 spikes.numpy(),
                                 ck_v.numpy(), ck_hr.numpy(), ck_hi.numpy())
     return spikes, ck_v, torch.complex(ck_hr, ck_hi)
 
 
-def launch_backward(x, dA, dB, Cc, D, beta, k, ck_v, ck_h, g_s, g_vT, g_hT, opts, channels: int, M: int):
-    """``(g_x, g_dA, g_dB, g_C, g_D, g_beta, g_k, g_v0, g_h0)``: the complex parameter gradients per neuron,
-    modes first ``[N/2, N]`` (the caller sums each channel's neurons), ``g_hT``/``g_h0`` ``[N/2, N]``."""
+def launch_backward(x, dA, dB, Cc, D, beta, k, extra, ck_v, ck_h, g_s, g_vT, g_hT, opts, channels: int, M: int):
+    """``(g_x, g_dA, g_dB, g_C, g_D, g_beta, g_k, g_v0, g_h0, g_extra)``: the complex parameter gradients per
+    neuron, modes first ``[N/2, N]`` (the caller sums each channel's neurons), ``g_hT``/``g_h0`` ``[N/2, N]``;
+    ``g_extra`` ``[T, N]`` (the soma-input gradients) when ``extra`` is given, else ``None``."""
+    return _launch_backward(x, dA, dB, Cc, D, beta, k, extra, ck_v, ck_h, g_s, g_vT, g_hT, opts.reset,
+                            bool(opts.detach_reset), bool(opts.local), opts.surrogate, opts.v_reset, opts.alpha,
+                            channels, M)
+
+
+def _launch_backward(x, dA, dB, Cc, D, beta, k, extra, ck_v, ck_h, g_s, g_vT, g_hT, reset, detach, local, sg_code,
+                     v_reset, alpha, channels, M, soma=True):
     import torch
 
     N, modes = x.shape[1], dA.shape[1]
     g_x = torch.empty_like(x)
     per_mode = [torch.empty((modes, N), dtype=x.dtype) for _ in range(8)]  # A, B, C, h0 as (Re, Im)
     g_D, g_beta, g_k, g_v0 = (torch.empty(N, dtype=x.dtype) for _ in range(4))
+    g_extra = torch.empty_like(x) if extra is not None else x.new_empty((0, N))
     dt = x.numpy().dtype.type
-    _backward_kernel(opts.reset, bool(opts.detach_reset), bool(opts.local), opts.surrogate)(
-        x.numpy(), *_parts(dA), *_parts(dB), *_parts(Cc), D.numpy(), beta.numpy(), k.numpy(), dt(opts.v_reset),
-        dt(opts.alpha), channels, M, ck_v.numpy(), *_parts(ck_h), g_s.numpy(), g_vT.numpy(), *_parts(g_hT),
+    _backward_kernel(reset, detach, local, sg_code, soma)(
+        x.numpy(), *_parts(dA), *_parts(dB), *_parts(Cc), D.numpy(), beta.numpy(), k.numpy(), _extra(extra, x),
+        dt(v_reset), dt(alpha), channels, M, ck_v.numpy(), *_parts(ck_h), g_s.numpy(), g_vT.numpy(), *_parts(g_hT),
         g_x.numpy(), *(t.numpy() for t in per_mode[:6]), g_D.numpy(), g_beta.numpy(), g_k.numpy(), g_v0.numpy(),
-        per_mode[6].numpy(), per_mode[7].numpy())
+        per_mode[6].numpy(), per_mode[7].numpy(), g_extra.numpy())
     gA, gB, gC, gh0 = (torch.complex(per_mode[2 * i], per_mode[2 * i + 1]) for i in range(4))
-    return g_x, gA, gB, gC, g_D, g_beta, g_k, g_v0, gh0
+    return g_x, gA, gB, gC, g_D, g_beta, g_k, g_v0, gh0, g_extra if extra is not None else None
+
+
+def _extra(extra, x):
+    """The kernels' ``extra`` argument: the array ``[T, N]``, or an empty ``[0, N]`` one for none."""
+    return (extra if extra is not None else x.new_empty((0, x.shape[1]))).numpy()
+
+
+def launch_dendrite_forward(x, dA, dB, Cc, D, h0, channels: int, M: int):
+    """The dendrite alone, the same kernel without its soma: ``(y [T, N], ck_h [ceil(T/CHUNK) + 1, N/2, N])`` with
+    ``y_t = 2 Re Σ C h_t + D x_t``; the last row of ``ck_h`` holds h_T."""
+    N = x.shape[1]
+    none = x.new_zeros(N)  # the soma's arguments, unread
+    y, _, ck_h = _launch_forward(x, dA, dB, Cc, D, none, none, none, h0, None, 0, 0.0, channels, M, soma=False)
+    return y, ck_h
+
+
+def launch_dendrite_backward(x, dA, dB, Cc, D, ck_h, g_y, g_hT, channels: int, M: int):
+    """``(g_x, g_dA, g_dB, g_C, g_D, g_h0)`` of :func:`launch_dendrite_forward` from ``g_y`` ``[T, N]`` and
+    ``g_hT`` ``[N/2, N]``."""
+    N = x.shape[1]
+    none = x.new_zeros(N)
+    ck_v = x.new_zeros((ck_h.shape[0], N))
+    g = _launch_backward(x, dA, dB, Cc, D, none, none, None, ck_v, ck_h, g_y, none, g_hT, 0, False, False, 0, 0.0,
+                         1.0, channels, M, soma=False)
+    g_x, gA, gB, gC, g_D, _, _, _, gh0, _ = g
+    return g_x, gA, gB, gC, g_D, gh0
