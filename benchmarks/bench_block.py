@@ -8,6 +8,7 @@ Writes JSON + markdown to benchmarks/results/.
 
     cd benchmarks && python bench_block.py --device cuda      # B=64, H=256, N=64, T in 1024 4096 16384
     cd benchmarks && python bench_block.py --device cpu --T 1024
+    cd benchmarks && python bench_block.py --device cpu --T 1024 --B 16 --H 128 --bidirectional   # ListOps' layers
 """
 from __future__ import annotations
 
@@ -34,18 +35,21 @@ class FFTSpikingS4D(SpikingS4D):
 
 
 def main():
-    args = parser(__doc__, N=64).parse_args()
+    p = parser(__doc__, N=64)
+    p.add_argument("--bidirectional", action="store_true", help="two-sided layers (each fused row: two passes)")
+    args = p.parse_args()
+    kw = dict(d_state=args.N, bidirectional=args.bidirectional)
     backend = choose("lif_scan", args.device, {"numba": None, "cupy": None, "triton": None})
     rows = []
     for T in lengths(args):
         x = torch.randn(T, args.B, args.H, device=args.device, requires_grad=True)
-        layers = [("S4D + GELU", S4DLayer(args.H, d_state=args.N)),
-                  (f"SpikingS4D, D-skip unfused (LIF via {backend})", UnfusedSpikingS4D(args.H, d_state=args.N)),
-                  (f"SpikingS4D (FFT, fused D-skip + LIF via {backend})", FFTSpikingS4D(args.H, d_state=args.N))]
+        layers = [("S4D + GELU", S4DLayer(args.H, **kw)),
+                  (f"SpikingS4D, D-skip unfused (LIF via {backend})", UnfusedSpikingS4D(args.H, **kw)),
+                  (f"SpikingS4D (FFT, fused D-skip + LIF via {backend})", FFTSpikingS4D(args.H, **kw))]
         fused = {"cpu": "numba", "cuda": "cupy"}.get(args.device)
         if fused is not None and available(fused):
             layers.append((f"SpikingS4D, fused SSM-LIF recurrence ({fused})",
-                           SpikingS4D(args.H, d_state=args.N, backend=fused)))
+                           SpikingS4D(args.H, backend=fused, **kw)))
         for label, layer in layers:
             layer = layer.to(args.device)
 
@@ -58,7 +62,9 @@ def main():
         for r in rows[-len(layers) + 1:]:
             r["ratio_vs_s4d"] = r["ms"] / base
         print("         ratio to S4D: " + ", ".join(f"{r['ratio_vs_s4d']:.3f}" for r in rows[-len(layers) + 1:]))
-    write(args, "block", f"T x B={args.B} x H={args.H}, N={args.N}, fp32, fwd+bwd", "SpikingSSM layer vs S4D layer",
+    sides = ", bidirectional" if args.bidirectional else ""
+    write(args, "block", f"T x B={args.B} x H={args.H}, N={args.N}{sides}, fp32, fwd+bwd",
+          "SpikingSSM layer vs S4D layer",
           {"T": ("T", "{}"), "layer": ("what", "{}"), "ms": ("ms", "{:.3f}"), "peak MiB": ("peak_MiB", "{:.1f}"),
            "ratio to S4D": ("ratio_vs_s4d", "{:.3f}")}, rows)
 
