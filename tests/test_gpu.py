@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import snn_ssm
-from snn_ssm import SSMDendriteLIF, SpikingSSM
+from snn_ssm import SpikingS4D, SSMDendriteLIF, SpikingSSM
 
 pytestmark = pytest.mark.gpu
 
@@ -232,3 +232,26 @@ def test_whole_training_step_is_captured_in_a_cuda_graph():
     torch.testing.assert_close(torch.stack(losses), torch.stack(eager_losses), rtol=1e-4, atol=1e-5)
     for p, q in zip(model.parameters(), eager.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["cupy", "triton"])
+def test_kernels_run_on_their_tensors_gpu_not_the_current_one(backend):
+    """A layer on cuda:1 while cuda:0 is current (a rank's view of a multi-GPU host): every kernel launches on the
+    tensors' GPU and its current stream, and computes what the same layer on cuda:0 computes, forward and backward."""
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two GPUs")
+    pytest.importorskip(backend)
+    torch.manual_seed(0)
+    x = torch.randn(300, 4, 16) * 2
+    results = []
+    for device in ("cuda:0", "cuda:1"):
+        with torch.cuda.device(0):
+            layer = SpikingS4D(16, d_state=8, backend=backend, bidirectional=True).to(device)
+            layer.load_state_dict(results[0][2] if results else layer.state_dict())
+            xd = x.to(device).requires_grad_()
+            s = layer(xd)
+            s.square().sum().backward()
+            torch.cuda.synchronize(device)
+        results.append((s.detach().cpu(), xd.grad.cpu(), {k: v.cpu() for k, v in layer.state_dict().items()}))
+    (s0, g0, _), (s1, g1, _) = results
+    assert torch.equal(s0, s1) and torch.equal(g0, g1)

@@ -102,13 +102,26 @@ def test_info_lists_backends(capsys):
     assert info["auto_backend"]["cpu"] in ("numba", "torch") and "torch" in info["versions"]
 
 
-def test_ddp_on_two_cpu_processes(tmp_path):
+def test_ddp_on_two_cpu_processes_and_its_exact_resume(tmp_path):
+    """Two processes (gloo): the run trains and reports; stopped mid-epoch and resumed, it ends with the same weights
+    as the uninterrupted run (dropout on, so the resumed random streams matter too)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS="1")
-    out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "snn_ssm",
-           "train", "--model", "spikingssm", "--task", "smnist", *TINY, "--out", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads((out / "report.json").read_text())
+
+    def torchrun(*args):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+               "snn_ssm", "train", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    tiny = [*TINY[:6], "model.dropout=0.1", *TINY[6:]]
+    full, part = tmp_path / "ddp", tmp_path / "ddp-resumed"
+    torchrun("--model", "spikingssm", "--task", "smnist", *tiny, "--out", str(full))
+    report = json.loads((full / "report.json").read_text())
     assert report["steps"] == 2 * (96 // (16 * 2)) and report["test"]["examples"] == 64
+    torchrun("--model", "spikingssm", "--task", "smnist", *tiny, "--out", str(part), "--max-steps", "4")
+    assert torch.load(part / "last.pt", weights_only=False)["step"] == 4  # one step into the second epoch
+    torchrun("--model", "spikingssm", "--task", "smnist", "--resume", str(part), *TINY[6:])
+    sa, sb = final_state(full), final_state(part)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert json.loads((part / "report.json").read_text())["test"] == report["test"]

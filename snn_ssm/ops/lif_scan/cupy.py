@@ -170,7 +170,7 @@ _TYPES = {torch.float32: ("float", "float", numpy.float32), torch.float64: ("dou
 
 
 def _module(dtype, skip: bool):
-    key = (dtype, skip)
+    key = (cupy.cuda.runtime.getDevice(), dtype, skip)  # a loaded module belongs to one device
     if key not in _modules:
         io, real, _ = _TYPES[dtype]
         code = _SOURCE % {"chunk": CHUNK, "skip": int(skip), "io": io, "real": real}
@@ -184,8 +184,9 @@ def _ptr(t: torch.Tensor | None):
     return numpy.uint64(0 if t is None else t.data_ptr())
 
 
-def _stream():
-    torch_stream = torch.cuda.current_stream()
+def _stream(device: torch.device):
+    """The CuPy view of torch's current stream on ``device`` (the tensors' GPU, which need not be the current one)."""
+    torch_stream = torch.cuda.current_stream(device)
     key = torch_stream.cuda_stream
     if key not in _streams:
         try:  # CuPy >= 14: streams implementing the __cuda_stream__ protocol
@@ -195,10 +196,17 @@ def _stream():
     return _streams[key]
 
 
-def _launch(kernel_name, dtype, skip, N, args):
-    kernel = _module(dtype, skip).get_function(kernel_name)
-    blocks = (N + THREADS - 1) // THREADS
-    kernel((blocks,), (THREADS,), args, stream=_stream())
+def on_device(device: torch.device):
+    """CuPy's current device set to ``device`` for a launch: a kernel runs on its tensors' GPU and that GPU's current
+    torch stream, whichever device is current (a model on ``cuda:1``, a rank of a multi-GPU run)."""
+    return cupy.cuda.Device(device.index if device.index is not None else torch.cuda.current_device())
+
+
+def _launch(kernel_name, dtype, skip, N, args, device):
+    with on_device(device):
+        kernel = _module(dtype, skip).get_function(kernel_name)
+        blocks = (N + THREADS - 1) // THREADS
+        kernel((blocks,), (THREADS,), args, stream=_stream(device))
 
 
 def launch_forward(y, v0, beta, k, opts, skip=None):
@@ -210,7 +218,7 @@ def launch_forward(y, v0, beta, k, opts, skip=None):
     ckpt = torch.empty(((T + CHUNK - 1) // CHUNK + 1, N), dtype=beta.dtype, device=y.device)
     _launch("lif_fwd", y.dtype, skip is not None, N,
             (_ptr(y), _ptr(x), _ptr(d), _ptr(v0), _ptr(beta), _ptr(k), _ptr(spikes), _ptr(ckpt), real(v_reset),
-             numpy.int64(T), numpy.int64(N), numpy.int32(reset)))
+             numpy.int64(T), numpy.int64(N), numpy.int32(reset)), y.device)
     return spikes, ckpt
 
 
@@ -227,6 +235,6 @@ def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts, skip=None):
             (_ptr(y), _ptr(x), _ptr(d), _ptr(beta), _ptr(k), _ptr(ckpt), _ptr(g_s), _ptr(g_vT), _ptr(g_y),
              _ptr(g_x), _ptr(g_d), _ptr(g_v0), _ptr(g_beta), _ptr(g_k), real(v_reset), real(alpha),
              numpy.int64(T), numpy.int64(N), numpy.int32(reset), numpy.int32(detach_reset), numpy.int32(local),
-             numpy.int32(sg_code)))
+             numpy.int32(sg_code)), y.device)
     grads = (g_y, g_v0, g_beta, g_k)
     return grads if skip is None else (*grads, g_x, g_d)

@@ -170,9 +170,10 @@ def launch_forward(y, v0, beta, k, opts, skip=None):
     x, d = skip if skip is not None else (y, beta)  # placeholders the kernel does not read without SKIP
     spikes = torch.empty_like(y)
     ckpt = torch.empty((triton.cdiv(T, CHUNK) + 1, N), dtype=beta.dtype, device=y.device)
-    _lif_scan_fwd_kernel[_grid(N)](y, x, d, v0, beta, k, spikes, ckpt, _scalars(beta, v_reset), T, N, RESET=reset,
-                                   SKIP=skip is not None, CHUNK=CHUNK, BLOCK=BLOCK, num_warps=NUM_WARPS,
-                                   enable_fp_fusion=False)
+    with torch.cuda.device(y.device):  # Triton launches on the current device: make it the tensors'
+        _lif_scan_fwd_kernel[_grid(N)](y, x, d, v0, beta, k, spikes, ckpt, _scalars(beta, v_reset), T, N,
+                                       RESET=reset, SKIP=skip is not None, CHUNK=CHUNK, BLOCK=BLOCK,
+                                       num_warps=NUM_WARPS, enable_fp_fusion=False)
     return spikes, ckpt
 
 
@@ -187,9 +188,11 @@ def launch_backward(y, beta, k, ckpt, g_s, g_vT, opts, skip=None):
     else:
         x, d, g_x, g_d = y, beta, g_y, g_beta  # placeholders the kernel does not touch without SKIP
     scratch = torch.empty((CHUNK, N), dtype=beta.dtype, device=y.device)
-    _lif_scan_bwd_kernel[_grid(N)](y, x, d, beta, k, ckpt, g_s.to(y.dtype).contiguous(), g_vT.contiguous(), g_y, g_x,
-                                   g_d, g_v0, g_beta, g_k, scratch, _scalars(beta, v_reset, alpha), T, N,
-                                   RESET=reset, DETACH=detach_reset, LOCAL=local, SG=sg_code, SKIP=skip is not None,
-                                   CHUNK=CHUNK, BLOCK=BLOCK, num_warps=NUM_WARPS, enable_fp_fusion=False)
+    with torch.cuda.device(y.device):
+        _lif_scan_bwd_kernel[_grid(N)](y, x, d, beta, k, ckpt, g_s.to(y.dtype).contiguous(), g_vT.contiguous(), g_y,
+                                       g_x, g_d, g_v0, g_beta, g_k, scratch, _scalars(beta, v_reset, alpha), T, N,
+                                       RESET=reset, DETACH=detach_reset, LOCAL=local, SG=sg_code,
+                                       SKIP=skip is not None, CHUNK=CHUNK, BLOCK=BLOCK, num_warps=NUM_WARPS,
+                                       enable_fp_fusion=False)
     grads = (g_y, g_v0, g_beta, g_k)
     return grads if skip is None else (*grads, g_x, g_d)

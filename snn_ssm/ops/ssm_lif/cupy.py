@@ -21,7 +21,7 @@ import cupy
 import numpy
 import torch
 
-from ..lif_scan.cupy import _ptr, _stream
+from ..lif_scan.cupy import _ptr, _stream, on_device
 
 CHUNK = 32  # checkpoint interval: 8·K/CHUNK bytes per neuron-step in fp32 (8 at N = 64)
 SUB = 8  # backward sub-chunk whose states are held in registers
@@ -432,7 +432,7 @@ def group_size(modes: int, largest: int = 8) -> int:
 
 
 def _module(dtype: torch.dtype, modes: int, group: int, threads: int, has_u: bool, soma: bool):
-    key = (dtype, modes, group, threads, CHUNK, SUB, SPLIT_NEURONS, has_u, soma)
+    key = (cupy.cuda.runtime.getDevice(), dtype, modes, group, threads, CHUNK, SUB, SPLIT_NEURONS, has_u, soma)
     if key not in _modules:
         io, real, real2, fma, _ = _TYPES[dtype]
         code = _SOURCE % {"modes": modes, "group": group, "chunk": CHUNK, "sub": SUB, "threads": threads, "io": io,
@@ -443,19 +443,21 @@ def _module(dtype: torch.dtype, modes: int, group: int, threads: int, has_u: boo
     return _modules[key]
 
 
-def _run(name: str, dtype: torch.dtype, modes: int, N: int, args, has_u: bool = False, soma: bool = True) -> None:
+def _run(name: str, device: torch.device, dtype: torch.dtype, modes: int, N: int, args, has_u: bool = False,
+         soma: bool = True) -> None:
     """Launch ``name`` from the module of its variant: with the extra soma input (``has_u``) or not, with the soma
     or the dendrite alone (``soma=False``); a variant compiles only the code it runs, so the plain kernel keeps
-    its registers."""
+    its registers. It runs on ``device`` (the tensors' GPU) and its current stream."""
     group = group_size(modes, FWD_GROUP if name.endswith("fwd") else BWD_GROUP)
     threads = THREADS // 2 if dtype == torch.float64 else THREADS
-    module = _module(dtype, modes, group, threads, has_u, soma)
-    if name == "ssm_lif_bwd" and SPLIT_NEURONS and soma:  # SPLIT_NEURONS neurons x group lanes per block
-        module.get_function("ssm_lif_bwd_split")((-(-N // SPLIT_NEURONS),), (SPLIT_NEURONS * group,), args,
-                                                 stream=_stream())
-        return
-    blocks = (N * group + threads - 1) // threads
-    module.get_function(name)((blocks,), (threads,), args, stream=_stream())
+    with on_device(device):
+        module = _module(dtype, modes, group, threads, has_u, soma)
+        if name == "ssm_lif_bwd" and SPLIT_NEURONS and soma:  # SPLIT_NEURONS neurons x group lanes per block
+            module.get_function("ssm_lif_bwd_split")((-(-N // SPLIT_NEURONS),), (SPLIT_NEURONS * group,), args,
+                                                     stream=_stream(device))
+            return
+        blocks = (N * group + threads - 1) // threads
+        module.get_function(name)((blocks,), (threads,), args, stream=_stream(device))
 
 
 def _state_dtype(x: torch.Tensor) -> torch.dtype:
@@ -473,7 +475,7 @@ def launch_forward(x, dA, dB, Cc, D, beta, k, v0, h0, extra, opts, channels: int
     spikes = torch.empty_like(x)
     ck_v = torch.empty((rows, N), dtype=beta.dtype, device=x.device)
     ck_h = torch.empty((rows, modes, N), dtype=dA.dtype, device=x.device)
-    _run("ssm_lif_fwd", x.dtype, modes, N,
+    _run("ssm_lif_fwd", x.device, x.dtype, modes, N,
          (_ptr(x), _ptr(dA), _ptr(dB), _ptr(Cc), _ptr(D), _ptr(beta), _ptr(k), _ptr(v0), _ptr(h0), _ptr(extra),
           _ptr(spikes),
           _ptr(ck_v), _ptr(ck_h), real(opts.v_reset), numpy.int64(T), numpy.int64(N), numpy.int32(channels),
@@ -492,7 +494,7 @@ def launch_backward(x, dA, dB, Cc, D, beta, k, extra, ck_v, ck_h, g_s, g_vT, g_h
     gA, gB, gC, gh0 = (torch.empty((modes, N), dtype=dA.dtype, device=x.device) for _ in range(4))
     g_D, g_beta, g_k, g_v0 = (torch.empty(N, dtype=beta.dtype, device=x.device) for _ in range(4))
     g_extra = None if extra is None else torch.empty_like(x)
-    _run("ssm_lif_bwd", x.dtype, modes, N,
+    _run("ssm_lif_bwd", x.device, x.dtype, modes, N,
          (_ptr(x), _ptr(dA), _ptr(dB), _ptr(Cc), _ptr(D), _ptr(beta), _ptr(k), _ptr(extra), _ptr(ck_v), _ptr(ck_h),
           _ptr(g_s), _ptr(g_vT), _ptr(g_hT), _ptr(g_x), _ptr(gA), _ptr(gB), _ptr(gC), _ptr(g_D), _ptr(g_beta),
           _ptr(g_k), _ptr(g_v0), _ptr(gh0), _ptr(g_extra), real(opts.v_reset), real(opts.alpha), numpy.int64(T),
@@ -511,7 +513,7 @@ def launch_dendrite_forward(x, dA, dB, Cc, D, h0, channels: int, M: int):
     y = torch.empty_like(x)
     ck_h = torch.empty((rows, modes, N), dtype=dA.dtype, device=x.device)
     real = _TYPES[x.dtype][4]
-    _run("ssm_lif_fwd", x.dtype, modes, N,
+    _run("ssm_lif_fwd", x.device, x.dtype, modes, N,
          (_ptr(x), _ptr(dA), _ptr(dB), _ptr(Cc), _ptr(D), _ptr(None), _ptr(None), _ptr(None), _ptr(h0), _ptr(None),
           _ptr(y), _ptr(None), _ptr(ck_h), real(0), numpy.int64(T), numpy.int64(N), numpy.int32(channels),
           numpy.int64(M), numpy.int32(0)), soma=False)
@@ -528,7 +530,7 @@ def launch_dendrite_backward(x, dA, dB, Cc, D, ck_h, g_y, g_hT, channels: int, M
     g_x = torch.empty_like(x)
     gA, gB, gC, gh0 = (torch.empty((modes, N), dtype=dA.dtype, device=x.device) for _ in range(4))
     g_D = torch.empty(N, dtype=D.dtype, device=x.device)
-    _run("ssm_lif_bwd", x.dtype, modes, N,
+    _run("ssm_lif_bwd", x.device, x.dtype, modes, N,
          (_ptr(x), _ptr(dA), _ptr(dB), _ptr(Cc), _ptr(D), _ptr(None), _ptr(None), _ptr(None), _ptr(None), _ptr(ck_h),
           _ptr(g_y), _ptr(None), _ptr(g_hT), _ptr(g_x), _ptr(gA), _ptr(gB), _ptr(gC), _ptr(g_D), _ptr(None),
           _ptr(None), _ptr(None), _ptr(gh0), _ptr(None), real(0), real(1), numpy.int64(T), numpy.int64(N),
