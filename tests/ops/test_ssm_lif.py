@@ -286,8 +286,8 @@ def _s4d_scan_agrees(backend, device, N, tol):
     x, params = _inputs(T, B, C), _params(C, N)[:4]
     h0 = torch.randn(B, C, 1, N // 2, dtype=torch.complex128) * 0.2
 
-    def run(fn, on="cpu", **kw):
-        leaves = [t.to(on).requires_grad_() for t in (x, h0, *params)]
+    def run(fn, on="cpu", **kw):  # fresh leaves per run: gradients must not accumulate across the runs compared
+        leaves = [t.detach().clone().to(on).requires_grad_() for t in (x, h0, *params)]
         y, h = fn(leaves[0], *leaves[2:], h0=leaves[1], **kw)
         w = torch.linspace(-1, 1, y.numel(), dtype=y.dtype, device=on).reshape(y.shape)
         ((y * w).sum() + (h.abs() ** 2).sum()).backward()

@@ -323,6 +323,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_bwd(
 // recomputes its modes and the group writes the dendrite output y_t; (b) NBS lanes of the first warp, one per
 // neuron, rerun the soma over the chunk and its adjoint (the serial work, done once per neuron instead of once per
 // lane: the block's other warps wait at the barrier and issue nothing); (c) every lane runs the dendrite's adjoint.
+#if NBS > 0  // compiled only where it runs: with NBS = 0 its arrays would have no size
 extern "C" __global__ void __launch_bounds__(NBS * G) ssm_lif_bwd_split(
         const io_t* __restrict__ x, const real2* __restrict__ dA, const real2* __restrict__ dB,
         const real2* __restrict__ Cc, const real* __restrict__ D, const real* __restrict__ beta,
@@ -415,6 +416,8 @@ extern "C" __global__ void __launch_bounds__(NBS * G) ssm_lif_bwd_split(
     STORE_MODE_GRADIENTS
     if (g == 0) gD[n] = gd;
 }
+#endif
+
 """
 
 _modules: dict = {}
