@@ -171,6 +171,18 @@ __device__ __forceinline__ real soma_adjoint(real y, real vp, real g_spike, real
         gh0[o] = make_real2(lr[j], li[j]);                                                                     \
     }
 
+// The parameters of both backwards (the launcher passes them in this order)
+#define BACKWARD_PARAMETERS                                                                                    \
+        const io_t* __restrict__ x, const real2* __restrict__ dA, const real2* __restrict__ dB,                \
+        const real2* __restrict__ Cc, const real* __restrict__ D, const real* __restrict__ beta,               \
+        const real* __restrict__ k, const io_t* __restrict__ u, const real* __restrict__ ck_v,                 \
+        const real2* __restrict__ ck_h, const io_t* __restrict__ gs, const real* __restrict__ gvT,             \
+        const real2* __restrict__ ghT, io_t* __restrict__ gx, real2* __restrict__ gA, real2* __restrict__ gB,  \
+        real2* __restrict__ gC, real* __restrict__ gD, real* __restrict__ gbeta, real* __restrict__ gk,        \
+        real* __restrict__ gv0, real2* __restrict__ gh0, io_t* __restrict__ g_u, const real v_reset,           \
+        const real alpha, const long long T, const long long N, const int channels, const long long M,         \
+        const int reset, const int detach, const int local, const int sg_code
+
 #define LOAD_PARAMS                                                                                            \
     const long long tid = (long long)blockIdx.x * THREADS + threadIdx.x;                                      \
     const long long n_raw = tid / G;                                                                           \
@@ -246,16 +258,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_fwd(
     }
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_bwd(
-        const io_t* __restrict__ x, const real2* __restrict__ dA, const real2* __restrict__ dB,
-        const real2* __restrict__ Cc, const real* __restrict__ D, const real* __restrict__ beta,
-        const real* __restrict__ k, const io_t* __restrict__ u, const real* __restrict__ ck_v,
-        const real2* __restrict__ ck_h, const io_t* __restrict__ gs, const real* __restrict__ gvT,
-        const real2* __restrict__ ghT, io_t* __restrict__ gx, real2* __restrict__ gA, real2* __restrict__ gB,
-        real2* __restrict__ gC, real* __restrict__ gD, real* __restrict__ gbeta, real* __restrict__ gk,
-        real* __restrict__ gv0, real2* __restrict__ gh0, io_t* __restrict__ g_u, const real v_reset,
-        const real alpha, const long long T, const long long N, const int channels, const long long M,
-        const int reset, const int detach, const int local, const int sg_code) {
+extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_bwd(BACKWARD_PARAMETERS) {
     LOAD_PARAMS
     // Per neuron of the block, one chunk of: inputs, spike gradients, soma inputs, membranes, soma-input gradients
     // (rows padded by one so that the neurons of a warp fall in different banks).
@@ -325,16 +328,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) ssm_lif_bwd(
 // neuron, rerun the soma over the chunk and its adjoint (the serial work, done once per neuron instead of once per
 // lane: the block's other warps wait at the barrier and issue nothing); (c) every lane runs the dendrite's adjoint.
 #if NBS > 0  // compiled only where it runs: with NBS = 0 its arrays would have no size
-extern "C" __global__ void __launch_bounds__(NBS * G) ssm_lif_bwd_split(
-        const io_t* __restrict__ x, const real2* __restrict__ dA, const real2* __restrict__ dB,
-        const real2* __restrict__ Cc, const real* __restrict__ D, const real* __restrict__ beta,
-        const real* __restrict__ k, const io_t* __restrict__ u, const real* __restrict__ ck_v,
-        const real2* __restrict__ ck_h, const io_t* __restrict__ gs, const real* __restrict__ gvT,
-        const real2* __restrict__ ghT, io_t* __restrict__ gx, real2* __restrict__ gA, real2* __restrict__ gB,
-        real2* __restrict__ gC, real* __restrict__ gD, real* __restrict__ gbeta, real* __restrict__ gk,
-        real* __restrict__ gv0, real2* __restrict__ gh0, io_t* __restrict__ g_u, const real v_reset,
-        const real alpha, const long long T, const long long N, const int channels, const long long M,
-        const int reset, const int detach, const int local, const int sg_code) {
+extern "C" __global__ void __launch_bounds__(NBS * G) ssm_lif_bwd_split(BACKWARD_PARAMETERS) {
     const int ln = threadIdx.x / G, g = threadIdx.x %% G;
     const long long n_raw = (long long)blockIdx.x * NBS + ln;
     const bool active = n_raw < N;
