@@ -252,14 +252,24 @@ def _channel_view(p: torch.Tensor, ndim: int) -> torch.Tensor:
     return p if p.ndim == 0 else p.reshape(p.shape + (1,) * (ndim - 2))
 
 
+def _kernel_dtypes(x: torch.Tensor, dA, h0):
+    """The kernels' real and complex dtypes (float32, float64 for float64 input, whatever the input's precision),
+    and ``h0`` per neuron ``[B·C·M, N/2]`` (zeros for rest)."""
+    T, B, channels = x.shape[:3]
+    M = math.prod(x.shape[3:])
+    real = torch.float64 if x.dtype == torch.float64 else torch.float32
+    complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+    h0_n = (torch.zeros((B * channels * M, dA.shape[1]), dtype=complex_dtype, device=x.device) if h0 is None
+            else h0.to(complex_dtype).reshape(B * channels * M, dA.shape[1]))
+    return real, complex_dtype, h0_n
+
+
 def _launch(x, dA, dB, Cc, D, beta, v_th, h0, v0, extra, name: str, kopts: KernelOptions):
     T, B, channels = x.shape[:3]
     M = math.prod(x.shape[3:])
     step_shape = x.shape[1:]
     modes = dA.shape[1]
-    # Parameters and states in float32 (float64 for float64 input), whatever the input's precision.
-    real = torch.float64 if x.dtype == torch.float64 else torch.float32
-    complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+    real, complex_dtype, h0_n = _kernel_dtypes(x, dA, h0)
     beta_n = _per_neuron(_channel_view(beta, len(step_shape)) if isinstance(beta, torch.Tensor) else beta, real, x,
                          step_shape)
     inv = 1.0 / v_th.to(real) if isinstance(v_th, torch.Tensor) else 1.0 / v_th
@@ -268,8 +278,6 @@ def _launch(x, dA, dB, Cc, D, beta, v_th, h0, v0, extra, name: str, kopts: Kerne
     D_n = _per_neuron(_channel_view(D, len(step_shape)), real, x, step_shape)
     v0_n = (torch.zeros(step_shape, dtype=real, device=x.device) if v0 is None
             else v0.to(real).expand(step_shape)).reshape(-1)
-    h0_n = (torch.zeros((B * channels * M, modes), dtype=complex_dtype, device=x.device) if h0 is None
-            else h0.to(complex_dtype).reshape(B * channels * M, modes))
     extra_n = None if extra is None else extra.to(x.dtype).reshape(T, -1)
     s, ck_v, ck_h = _fused(x.reshape(T, -1), dA.to(complex_dtype), dB.to(complex_dtype), Cc.to(complex_dtype), D_n,
                         beta_n, k_n, v0_n, h0_n, extra_n, channels, M, name, *kopts)
@@ -280,11 +288,8 @@ def _launch_dendrite(x, dA, dB, Cc, D, h0, name: str):
     T, B, channels = x.shape[:3]
     M = math.prod(x.shape[3:])
     modes = dA.shape[1]
-    real = torch.float64 if x.dtype == torch.float64 else torch.float32
-    complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+    real, complex_dtype, h0_n = _kernel_dtypes(x, dA, h0)
     D_n = _per_neuron(_channel_view(D, len(x.shape[1:])), real, x, x.shape[1:])
-    h0_n = (torch.zeros((B * channels * M, modes), dtype=complex_dtype, device=x.device) if h0 is None
-            else h0.to(complex_dtype).reshape(B * channels * M, modes))
     y, ck_h = _dendrite(x.reshape(T, -1), dA.to(complex_dtype), dB.to(complex_dtype), Cc.to(complex_dtype), D_n, h0_n,
                         channels, M, name)
     return y.reshape(x.shape), ck_h[-1].t().reshape(B, channels, M, modes)
@@ -299,19 +304,14 @@ def _states_of(x, h0, v0):
 def _fft_path(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions, extra=None):
     """Today's path: the S4D as an FFT convolution (plus the free response of ``h0``) with the D-skip fused into
     the LIF scan (the reference of :func:`~snn_ssm.ops.lif_scan.lif_scan`); ``h_T`` from the closed form."""
-    x4, _ = _states_of(x, h0, v0)
-    log_dA = torch.log(dA)
-    y = s4d.fft_conv(x4, s4d.vandermonde_kernel(log_dA, dB, C, x.shape[0]))
-    if h0 is not None:
-        y = y + s4d.state_response(h0, log_dA, C, x.shape[0])
-    y = y.reshape(x.shape).to(x.dtype)
+    y, h = _s4d_fft(x, dA, dB, C, None, h0)  # D·x is fused into the LIF scan
     if extra is not None:
         y = y + extra
     d = _channel_view(D, x.ndim - 1)
     b = _channel_view(beta, x.ndim - 1) if isinstance(beta, torch.Tensor) else beta
     vt = _channel_view(v_th, x.ndim - 1) if isinstance(v_th, torch.Tensor) else v_th
     s, v = _lif_reference(y, v0, b, vt, opts, skip_input=x, skip_weight=d)
-    return s, s4d.final_state(x4, h0, log_dA, dB), v
+    return s, h, v
 
 
 def _recurrence(x, dA, dB, C, D, beta, v_th, h0, v0, opts: SomaOptions, extra=None):
@@ -344,9 +344,13 @@ def dendrite_scan(x, dA, dB, C, D, h0=None, backend: str | None = None):
 
 
 def _s4d_fft(x, dA, dB, C, D, h0):
+    """The S4D by FFT convolution, with ``D·x`` unless ``D`` is None and the free response of ``h0``, and ``h_T``
+    in closed form."""
     x4, _ = _states_of(x, h0, None)
     log_dA = torch.log(dA)
-    y = s4d.fft_conv(x4, s4d.vandermonde_kernel(log_dA, dB, C, x.shape[0])) + D[:, None] * x4
+    y = s4d.fft_conv(x4, s4d.vandermonde_kernel(log_dA, dB, C, x.shape[0]))
+    if D is not None:
+        y = y + D[:, None] * x4
     if h0 is not None:
         y = y + s4d.state_response(h0, log_dA, C, x.shape[0])
     return y.reshape(x.shape).to(x.dtype), s4d.final_state(x4, h0, log_dA, dB)

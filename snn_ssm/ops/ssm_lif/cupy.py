@@ -72,6 +72,12 @@ def _state_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
+def _gradient_buffers(x, dA):
+    """``g_x`` and the per-neuron complex gradients of Ā, B̄, C and h_0 ``[N/2, N]`` the backwards write."""
+    return (torch.empty_like(x), *(torch.empty((dA.shape[1], x.shape[1]), dtype=dA.dtype, device=x.device)
+                                   for _ in range(4)))
+
+
 def launch_forward(x, dA, dB, Cc, D, beta, k, v0, h0, extra, opts, channels: int, M: int):
     """``(spikes [T, N], ck_v [ceil(T/CHUNK) + 1, N], ck_h [ceil(T/CHUNK) + 1, N/2, N] complex)``; the last rows
     hold v_T and h_T (modes first). ``x`` (and ``extra`` ``[T, N]``, added to the soma's input, or ``None``) may be
@@ -98,8 +104,7 @@ def launch_backward(x, dA, dB, Cc, D, beta, k, extra, ck_v, ck_h, g_s, g_vT, g_h
     modes = dA.shape[1]
     real = _REAL[x.dtype]
     g_s = g_s.to(x.dtype).contiguous()
-    g_x = torch.empty_like(x)
-    gA, gB, gC, gh0 = (torch.empty((modes, N), dtype=dA.dtype, device=x.device) for _ in range(4))
+    g_x, gA, gB, gC, gh0 = _gradient_buffers(x, dA)
     g_D, g_beta, g_k, g_v0 = (torch.empty(N, dtype=beta.dtype, device=x.device) for _ in range(4))
     g_extra = None if extra is None else torch.empty_like(x)
     _run("ssm_lif_bwd", x.device, x.dtype, modes, N,
@@ -135,8 +140,7 @@ def launch_dendrite_backward(x, dA, dB, Cc, D, ck_h, g_y, g_hT, channels: int, M
     modes = dA.shape[1]
     real = _REAL[x.dtype]
     g_y = g_y.to(x.dtype).contiguous()
-    g_x = torch.empty_like(x)
-    gA, gB, gC, gh0 = (torch.empty((modes, N), dtype=dA.dtype, device=x.device) for _ in range(4))
+    g_x, gA, gB, gC, gh0 = _gradient_buffers(x, dA)
     g_D = torch.empty(N, dtype=D.dtype, device=x.device)
     _run("ssm_lif_bwd", x.device, x.dtype, modes, N,
          (_ptr(x), _ptr(dA), _ptr(dB), _ptr(Cc), _ptr(D), _ptr(None), _ptr(None), _ptr(None), _ptr(None), _ptr(ck_h),
