@@ -224,8 +224,7 @@ class LIFSoma(SpikeEmitter, ChannelModule):
         p = dendrite.discrete(C)
         sides = 2 if dendrite.bidirectional else 1
         fused = None if self._sdn is not None else fused_backend(
-            x.device.type, x.dtype, self.options, self.backend, B * M, sides * dendrite.d_state // 2, T,
-            dendrite.bidirectional)
+            x.device.type, x.dtype, self.options, self.backend, B * M, sides * dendrite.d_state // 2, T)
         if fused is not None:
             v_th = self.v_th if not self.shared else self.v_th.reshape(())
             extra = _anticausal(x, p, fused) if dendrite.bidirectional else None

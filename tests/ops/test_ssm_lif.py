@@ -338,10 +338,6 @@ def test_auto_chooses_by_the_cost_model_and_never_raises():
     from snn_ssm.ops import ssm_lif as op  # auto takes the CUDA kernel only where CUDA_AUTO says so
     assert fused_backend("cuda", torch.float32, opts, "auto", 4096, 32, 1024) == (
         "cupy" if cupy and op.CUDA_AUTO else None)
-    assert fused_backend("cuda", torch.float32, opts, "auto", 4096, 64, 1024, bidirectional=True) == (
-        "cupy" if cupy and op.CUDA_AUTO and op.CUDA_AUTO_BIDIRECTIONAL else None)
-    assert fused_backend("cuda", torch.float32, opts, "cupy", 4096, 64, 1024, bidirectional=True) == (
-        "cupy" if cupy else None)
     assert fused_backend("cpu", torch.float32, snn_ssm.SomaOptions(surrogate="fast_sigmoid"), "numba", 16, 2,
                          1024) is None
 

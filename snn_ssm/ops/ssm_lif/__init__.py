@@ -77,12 +77,6 @@ _CPU_FFT_PER_NEURON, _CPU_KERNEL_PER_MODE, _CPU_FUSED_PER_MODE = 7.0e-6, 4.3e-5,
 #: memory). On since its GPU tests against the references passed on its final form (an H200, 2026-12-06).
 CUDA_AUTO = True
 
-#: Whether ``auto`` takes the CuPy kernels on CUDA for a bidirectional layer (``s4d_scan`` over the reversed
-#: sequence, then ``ssm_lif`` with it as the extra soma input). Off until those variants' GPU tests
-#: (``pytest -m gpu tests/ops/test_ssm_lif.py``) have passed: until then such a layer keeps the FFT path on CUDA.
-#: An explicit ``backend="cupy"`` runs them regardless.
-CUDA_AUTO_BIDIRECTIONAL = False
-
 
 @torch.compiler.assume_constant_result
 def _fused_kernel(device_type: str, dtype: torch.dtype, kopts: KernelOptions | None,
@@ -103,19 +97,16 @@ def _requested_explicitly(backend: str | None) -> bool:
 
 
 def fused_backend(device_type: str, dtype: torch.dtype, opts: SomaOptions, backend: str | None, neurons: int,
-                  modes: int, steps: int, bidirectional: bool = False) -> str | None:
+                  modes: int, steps: int) -> str | None:
     """The backend a neuron or layer runs the fused kernel with, or ``None`` to keep its FFT + ``lif_scan`` path:
     an explicit ``"numba"`` or ``"cupy"`` (or ``use_backend(...)``) when that kernel supports the call; ``"auto"``
     on CUDA when CuPy is installed and :data:`CUDA_AUTO` is on, and on the CPU when numba is installed and the cost
     model says the fused pass is faster (``neurons`` = batch × positions per channel, ``modes`` = N/2,
-    ``steps`` = T; a ``bidirectional`` layer counts both sides' modes, and on CUDA ``auto`` takes it only where
-    :data:`CUDA_AUTO_BIDIRECTIONAL` says so). Never raises: a backend the fused op lacks (Triton) keeps the other
-    path, where it runs the soma."""
+    ``steps`` = T; a bidirectional layer counts both sides' modes). Never raises: a backend the fused op lacks
+    (Triton) keeps the other path, where it runs the soma."""
     kernel = _fused_kernel(device_type, dtype, opts.kernel, backend)
-    if kernel is None or _requested_explicitly(backend):
+    if kernel is None or _requested_explicitly(backend) or device_type == "cuda":
         return kernel
-    if device_type == "cuda":
-        return kernel if CUDA_AUTO_BIDIRECTIONAL or not bidirectional else None
     fft = _CPU_FFT_PER_NEURON * neurons * math.log2(2 * steps) + _CPU_KERNEL_PER_MODE * modes
     return "numba" if _CPU_FUSED_PER_MODE * neurons * modes < fft else None
 
