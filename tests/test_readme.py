@@ -17,4 +17,4 @@ def test_readme_block_runs(code):
 
 def test_readme_has_the_two_setup_commands():
     text = README.read_text()
-    assert "make demo" in text and "make test" in text and len(BLOCKS) == 5
+    assert "make demo" in text and "make test" in text and len(BLOCKS) == 6

@@ -74,22 +74,29 @@ def _data_options(args, stored: dict | None = None, strict: bool = True) -> dict
 
 
 def _eval_pretrained(p, args) -> dict:
+    """``eval --pretrained``: the file's model on the task its metadata names, in float32 (the weights as stored)."""
     from ..models.pretrained import load_pretrained
     from .lm import build_lm_task, evaluate_lm
-    from .loop import format_report
+    from .loop import evaluate, format_report
 
     try:
         check_device(args.device)
         model, tok, meta = load_pretrained(args.pretrained, device=args.device)
         info = meta.get("info") or {}
         train_cfg = (info.get("config") or {}).get("train") or {}
-        if "task" not in info or "seq_len" not in train_cfg:
-            raise ValueError(f"{args.pretrained}: its metadata does not say which task and sequence length it was "
-                             f"trained on (write it with `python -m snn_ssm export`)")
-        task = build_lm_task(info["task"], data_dir=args.data_dir, tokenizer=tok, seq_len=train_cfg["seq_len"],
-                             batch=train_cfg["batch"], limit_eval=args.limit_eval)
-        result = evaluate_lm(model, task, args.split, train_cfg["batch"], args.device, monitor=True,
-                             carry=bool(train_cfg.get("carry_state", False)))
+        if "task" not in info or "batch" not in train_cfg or (tok is not None and "seq_len" not in train_cfg):
+            raise ValueError(f"{args.pretrained}: its metadata does not say which task (and batch, sequence length) "
+                             f"it was trained on (write it with `python -m snn_ssm export`)")
+        if tok is not None:
+            task = build_lm_task(info["task"], data_dir=args.data_dir, tokenizer=tok, seq_len=train_cfg["seq_len"],
+                                 batch=train_cfg["batch"], limit_eval=args.limit_eval)
+            result = evaluate_lm(model, task, args.split, train_cfg["batch"], args.device, monitor=True,
+                                 carry=bool(train_cfg.get("carry_state", False)))
+        else:
+            task = _build_task(args, info["task"], _data_options(args, info.get("data") or {}, strict=False),
+                               train_cfg)
+            result = evaluate(model, task, args.split, train_cfg["batch"], args.device, monitor=True,
+                              carry=bool(train_cfg.get("carry_state", False)))
     except (ValueError, FileNotFoundError) as e:
         p.exit(2, f"error: {e}\n")
     print(format_report({"model": meta["model_name"], "task": info["task"], "test": result}))
@@ -206,7 +213,7 @@ def eval_main(argv=None) -> dict:
     from .loop import evaluate, format_report, load_checkpoint
 
     p = argparse.ArgumentParser(prog="python -m snn_ssm eval", description="Evaluate a checkpoint or shipped "
-                                "language-model weights.")
+                                "weights.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="a run folder (its best.pt) or a checkpoint file")
     src.add_argument("--pretrained", help="shipped weights or a .safetensors file (`python -m snn_ssm export`), "
@@ -240,25 +247,29 @@ def eval_main(argv=None) -> dict:
     return result
 
 
-def _lm_checkpoint(path) -> dict:
-    """A language model's checkpoint: a run folder (its best.pt, else last.pt) or a file."""
+def _shape_args(task_name: str) -> dict:
+    """What a classifier for ``task_name`` is built with besides its config: ``d_input`` and ``d_output``."""
+    from .loop import CLASSIFY_SHAPES
+
+    d_input, d_output = CLASSIFY_SHAPES[task_name]
+    return {"d_input": d_input, "d_output": d_output}
+
+
+def _model_from_checkpoint(path, device, *, lm: bool = False):
+    """``(model, tokenizer, checkpoint)`` of a run folder (its best.pt, else last.pt) or a checkpoint file, in eval
+    mode; the tokenizer is ``None`` for a classifier, which ``lm=True`` refuses."""
+    from ..data.text import tokenizer_from_state
+    from ..registry import create
     from .loop import load_checkpoint
 
     path = Path(path)
     ckpt = load_checkpoint(path / "best.pt" if path.is_dir() and (path / "best.pt").exists() else path)
-    if "tokenizer" not in ckpt:
+    tok = tokenizer_from_state(ckpt["tokenizer"]) if "tokenizer" in ckpt else None
+    if tok is None and lm:
         raise ValueError(f"{path} holds a {ckpt['model_name']!r} model trained on {ckpt['task']!r}, not a language "
                          f"model (train one with --model spikingssm_lm --task kjv)")
-    return ckpt
-
-
-def _lm_from_checkpoint(path, device):
-    from ..data.text import tokenizer_from_state
-    from ..registry import create
-
-    ckpt = _lm_checkpoint(path)
-    tok = tokenizer_from_state(ckpt["tokenizer"])
-    model = create(ckpt["model_name"], vocab_size=tok.vocab_size, **ckpt["config"]["model"])
+    shape = {"vocab_size": tok.vocab_size} if tok is not None else _shape_args(ckpt["task"])
+    model = create(ckpt["model_name"], **shape, **ckpt["config"]["model"])
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), tok, ckpt
 
@@ -292,7 +303,7 @@ def generate_main(argv=None) -> str:
         if args.pretrained is not None:
             model, tok, _ = load_pretrained(args.pretrained, device=args.device)
         else:
-            model, tok, _ = _lm_from_checkpoint(args.checkpoint, args.device)
+            model, tok, _ = _model_from_checkpoint(args.checkpoint, args.device, lm=True)
         prompt = tok.encode(args.prompt) if args.prompt else torch.tensor([tok.encode("\n")[0].item()
                                                                            if tok.kind != "word" else 0])
     except (ValueError, FileNotFoundError) as e:
@@ -313,25 +324,29 @@ def generate_main(argv=None) -> str:
 
 
 def export_main(argv=None) -> Path:
-    """``python -m snn_ssm export``: a language model's run as one safetensors file (weights + what rebuilds it)."""
+    """``python -m snn_ssm export``: a run (classifier or language model) as one safetensors file: its weights, what
+    rebuilds the model, and the run's config, data options and report."""
     from ..models.pretrained import save_pretrained
 
     dtypes = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
-    p = argparse.ArgumentParser(prog="python -m snn_ssm export", description="Write a trained language model as "
-                                "one .safetensors file that `generate --pretrained FILE` loads.")
+    p = argparse.ArgumentParser(prog="python -m snn_ssm export", description="Write a trained model as one "
+                                ".safetensors file that `eval --pretrained FILE` (and, for a language model, "
+                                "`generate --pretrained FILE`) loads.")
     p.add_argument("--checkpoint", required=True, help="a run folder (its best.pt) or a checkpoint file")
     p.add_argument("--out", required=True, help="the .safetensors file to write")
     p.add_argument("--dtype", choices=sorted(dtypes), default="float16", help="of the floating-point weights")
     args = p.parse_args(argv)
     try:
-        model, _, ckpt = _lm_from_checkpoint(args.checkpoint, "cpu")
+        model, tok, ckpt = _model_from_checkpoint(args.checkpoint, "cpu")
     except (ValueError, FileNotFoundError) as e:
         p.exit(2, f"error: {e}\n")
     run = Path(args.checkpoint)
     report = run / "report.json" if run.is_dir() else run.with_name("report.json")
-    info = {"task": ckpt["task"], "config": ckpt["config"], "epoch": ckpt.get("epoch"), "step": ckpt.get("step"),
-            "report": json.loads(report.read_text()) if report.exists() else None}
-    path = save_pretrained(args.out, model, ckpt["model_name"], ckpt["config"]["model"], ckpt["tokenizer"],
+    data = {k: v for k, v in (ckpt.get("data") or {}).items() if k != "data_dir"}  # a folder of the training machine
+    info = {"task": ckpt["task"], "config": ckpt["config"], "data": data, "epoch": ckpt.get("epoch"),
+            "step": ckpt.get("step"), "report": json.loads(report.read_text()) if report.exists() else None}
+    config = ckpt["config"]["model"] if tok is not None else {**_shape_args(ckpt["task"]), **ckpt["config"]["model"]}
+    path = save_pretrained(args.out, model, ckpt["model_name"], config, ckpt.get("tokenizer"),
                            dtype=dtypes[args.dtype], info=info)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, {args.dtype})")
     return path

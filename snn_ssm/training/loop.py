@@ -45,6 +45,10 @@ class Task:
         self.lengths = lengths or {}  # split -> token counts (ListOps: for length-bucketed batches)
 
 
+#: ``(d_input, d_output)`` of each classification task: the shape a model for it is built with.
+CLASSIFY_SHAPES = {"smnist": (1, 10), "psmnist": (1, 10), "listops": (len(VOCAB), 10)}
+
+
 def make_model(model_name: str, task: Task, model_cfg: dict):
     """The registered model ``model_name`` for ``task``: a classifier takes ``d_input``/``d_output``, a language
     model its vocabulary size."""
@@ -72,7 +76,7 @@ def build_task(name: str, *, data_dir=None, cache_dir=None, listops_sizes=(96_00
             if limit:
                 splits[split] = tuple(t[:limit] for t in splits[split])
         ds = {k: SequenceMNIST(*v, permute=name == "psmnist") for k, v in splits.items()}
-        return Task(name, ds, SequenceMNIST.collate, 1, 10)
+        return Task(name, ds, SequenceMNIST.collate, *CLASSIFY_SHAPES[name])
     if name == "listops":
         cache = cache_dir or os.environ.get("SNN_SSM_CACHE") or Path.home() / ".cache" / "snn_ssm"
         ds = {k: ListOps(k, cache, sizes=tuple(listops_sizes), min_length=listops_lengths[0],
@@ -81,7 +85,7 @@ def build_task(name: str, *, data_dir=None, cache_dir=None, listops_sizes=(96_00
             if limit:
                 ds[split].sources, ds[split].labels = ds[split].sources[:limit], ds[split].labels[:limit]
         lengths = {k: [len(s.split()) for s in d.sources] for k, d in ds.items()}
-        return Task(name, ds, ListOps.collate, len(VOCAB), 10, lengths)
+        return Task(name, ds, ListOps.collate, *CLASSIFY_SHAPES[name], lengths)
     if name in LM_TASKS:
         return build_lm_task(name, data_dir=data_dir, cache_dir=cache_dir, tokenizer=tokenizer, bpe_vocab=bpe_vocab,
                              seq_len=seq_len, batch=batch, limit_train=limit_train, limit_eval=limit_eval)
@@ -575,8 +579,9 @@ def format_report(report: dict) -> str:
         unit = "token"
     else:
         head = (f"{report['model']} on {report['task']}: test accuracy {100 * test['accuracy']:.2f}% "
-                f"({test['examples']} examples), best validation "
-                f"{100 * max(report.get('best_val_accuracy', 0), 0):.2f}%")
+                f"({test['examples']} examples)"
+                + (f", best validation {100 * max(report['best_val_accuracy'], 0):.2f}%"
+                   if "best_val_accuracy" in report else ""))
         unit = "example"
     lines = [head]
     for name, r in test.get("spike_rates", {}).items():
