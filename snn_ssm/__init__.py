@@ -19,6 +19,7 @@ from .functional.lif import SomaOptions
 from .layers import (LIF, LIFSoma, NeuronState, S4DDendrite, S4DOptions, S4DPLR, SpikeSampler, SSMDendriteLIF,
                      reset_states, set_backend)
 from .models import S4D, BinaryS4DGSUNet, BinaryS4DNet, PSpikeSSM, SequenceClassifier, SpikingSSM
+from .memory import reuse_cpu_memory
 from .models.pretrained import pretrained
 from .optim import param_groups
 from .registry import create, list_plugins, register
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "functional", "LIF", "SSMDendriteLIF", "LIFSoma", "S4DDendrite", "NeuronState", "SpikingS4D", "S4DLayer",
     "ResidualBlock", "SpikingSSM", "S4D", "SequenceClassifier", "create", "pretrained", "list_plugins", "register",
+    "reuse_cpu_memory",
     "swap_neurons", "to_exact", "reset_states", "set_backend", "param_groups", "__version__", "SomaOptions",
     "S4DOptions",
     "S4DPLR", "SpikeSampler", "SpikeMixer", "ClampFuse", "PSpikeSSMBlock", "PSpikeSSM",

@@ -9,7 +9,7 @@ COMMANDS = {"demo": "train a small SpikingSSM on MNIST for a CPU time budget and
             "eval": "evaluate a checkpoint: accuracy, spike rates, synaptic operations, energy",
             "info": "versions, devices, and which kernel backends are available and chosen",
             "generate": "continue a prompt with a trained language model (recurrent, O(1) per token)",
-            "export": "write a trained language model as one .safetensors file (weights + what rebuilds it)",
+            "export": "write a trained model as one .safetensors file (weights + what rebuilds it)",
             "data": "prepare an offline text corpus (kjv) from the dump `make kjv` makes",
             "sdn-train": "train a surrogate dynamic network (SDN) for one leak beta and save its weights",
             "sdn-report": "measure how exactly the shipped SDNs reproduce the exact neuron"}
@@ -22,6 +22,9 @@ def main(argv=None) -> int:
         for name, text in COMMANDS.items():
             print(f"  {name:10s} {text}")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    from .memory import reuse_cpu_memory
+
+    reuse_cpu_memory()  # large CPU tensors reused, not page-faulted in again at every step (snn_ssm/memory.py)
     if argv[0] == "demo":
         from .demo import main as run
     elif argv[0] == "train":

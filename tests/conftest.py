@@ -1,6 +1,10 @@
 import pytest
 import torch
 
+import snn_ssm
+
+snn_ssm.reuse_cpu_memory()  # as the command line does: the suite's large CPU tensors are reused (snn_ssm/memory.py)
+
 
 @pytest.fixture(autouse=True)
 def _seed():
