@@ -447,8 +447,9 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
         return seconds_before + time.time() - start
 
     def record(entry):
-        if "val_accuracy" in entry or "val_loss" in entry:
-            entry = {**entry, "seconds": round(seconds(), 2)}
+        entry = {**entry, "seconds": round(seconds(), 3)}  # training time so far (a train line follows a .item())
+        if ("val_accuracy" in entry or "val_loss" in entry) and torch.device(device).type == "cuda":
+            entry["peak_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)  # this rank's GPU
         history.append(entry)
         if main_proc:
             with open(log_path, "a") as f:
