@@ -25,6 +25,9 @@ from pathlib import Path
 import torch
 from _common import parser, write
 
+from snn_ssm.training.configs import get_config
+from snn_ssm.training.loop import build_task
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -77,9 +80,6 @@ def main():
     p.add_argument("--timeout", type=int, default=3600)
     args = p.parse_args()
     if args.global_batch is None:
-        sys.path.insert(0, str(ROOT))
-        from snn_ssm.training.configs import get_config
-
         args.global_batch = get_config(args.model, args.task)["train"]["batch"]
     if not 10 <= args.warm + 10 <= args.steps:
         p.error("--steps must exceed --warm by at least 10 (the CLI logs every 10 steps)")
@@ -96,11 +96,7 @@ def main():
         row = {"nproc": n, "batch_per_process": args.global_batch // n, **measure(tmp / f"n{n}", args.warm,
                                                                                   args.steps)}
         if steps_per_epoch is None:
-            ckpt = torch.load(tmp / f"n{n}" / "last.pt", map_location="cpu", weights_only=False)
-            sys.path.insert(0, str(ROOT))
-            from snn_ssm.training.loop import build_task
-
-            data = ckpt.get("data") or {}
+            data = torch.load(tmp / f"n{n}" / "last.pt", map_location="cpu", weights_only=False).get("data") or {}
             task = build_task(args.task, data_dir=data.get("data_dir"), listops_sizes=data.get(
                 "listops_sizes", (96_000, 2_000, 2_000)), listops_lengths=data.get("listops_lengths", (500, 2000)))
             steps_per_epoch = len(task.datasets["train"]) // args.global_batch
