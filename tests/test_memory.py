@@ -1,10 +1,14 @@
 """snn_ssm.reuse_cpu_memory: after it, a large tensor freed and allocated again reuses the pages it had (no page
 faults); before it, glibc maps fresh zeroed pages for each one. Run in fresh interpreters: the setting is per
 process."""
+import os
 import subprocess
 import sys
 
 import pytest
+
+NEEDS_LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                 reason="reuse_cpu_memory tunes glibc's malloc, which only Linux has")
 
 PROBE = """
 import resource, sys, torch, snn_ssm
@@ -25,19 +29,18 @@ def _faults(use: bool, env=None):
     return applied == "True", int(faults)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+@NEEDS_LINUX
 def test_large_tensors_reuse_their_pages_after_reuse_cpu_memory():
     applied, faults = _faults(True)
     if not applied:
-        pytest.skip("not glibc")
+        pytest.skip("this Linux uses a C library other than glibc, where reuse_cpu_memory does nothing")
     _, default = _faults(False)
     # 10 x 64 MB is 156k pages of 4 KiB: mapped fresh, each page faults once per tensor; reused, the pages fault
     # at most once (measured: once, for the first tensor of the loop, 15.6k faults)
     assert default > 150_000 and faults < 20_000, (default, faults)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
-def test_the_environment_choice_stands(monkeypatch):
-    import os
+@NEEDS_LINUX
+def test_the_environment_choice_stands():
     applied, _ = _faults(True, env={**os.environ, "MALLOC_TRIM_THRESHOLD_": "131072"})
     assert not applied
