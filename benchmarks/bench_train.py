@@ -43,8 +43,9 @@ def batch_for(task: str, batch: int, device):
     return torch.rand(T, batch, d_input, device=device), y
 
 
-def measure(config: str, precision: str, compiled: bool, device: str, warmup: int, steps: int,
-            graphed: bool = False, backend: str = "auto") -> dict:
+def training_step(config: str, precision: str, compiled: bool, device: str, backend: str = "auto",
+                  graphed: bool = False):
+    """``(step, batch)``: one training step of ``config`` as a closure (also what ``prof_train.py`` profiles)."""
     model_name, task = config.split("/")
     cfg = get_config(model_name, task)
     T, d_input, classes = SHAPES[task]
@@ -69,6 +70,13 @@ def measure(config: str, precision: str, compiled: bool, device: str, warmup: in
         scaler.step(opt)
         scaler.update()
 
+    return step, cfg["train"]["batch"]
+
+
+def measure(config: str, precision: str, compiled: bool, device: str, warmup: int, steps: int,
+            graphed: bool = False, backend: str = "auto") -> dict:
+    step, batch = training_step(config, precision, compiled, device, backend, graphed)
+    T = SHAPES[config.split("/")[1]][0]
     if graphed:  # the whole step recorded once as a CUDA graph, then replayed (no host work per step)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -86,7 +94,7 @@ def measure(config: str, precision: str, compiled: bool, device: str, warmup: in
         run = step
     ms, peak = timed(run, device, steps)
     return {"config": config, "precision": precision, "compile": compiled, "cuda_graph": graphed,
-            "batch": cfg["train"]["batch"], "T": T, "ms_per_step": ms, "peak_MiB": peak}
+            "batch": batch, "T": T, "ms_per_step": ms, "peak_MiB": peak}
 
 
 def main(argv=None) -> list[dict]:
