@@ -13,6 +13,7 @@ README.md.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import List, Optional, Tuple
 
@@ -40,27 +41,59 @@ def _impl(name: str):
 # tracing and a registered backward (eager calls run the same functions without the custom op's dispatch:
 # dispatch.custom_op). A backend module has two launchers,
 # ``launch_forward(y, v0, beta, k, opts, skip) -> (spikes, ckpt)`` and
-# ``launch_backward(y, beta, k, ckpt, g_s, g_vT, opts, skip) -> (g_y, g_v0, g_beta, g_k[, g_x, g_d])``, where
-# ``skip`` is ``None`` or the fused D-skip ``(x, d)`` and ``ckpt`` holds the membrane at every chunk start, then v_T.
+# ``launch_backward(y, beta, k, ckpt, g_s, g_vT, opts, skip) -> (g_y, g_v0, g_beta, g_k[, g_x, g_d])``, on ``[T, N]``
+# inputs and flat per-neuron ``[N]`` parameters, where ``skip`` is ``None`` or the fused D-skip ``(x, d)`` and
+# ``ckpt`` holds the membrane at every chunk start, then v_T.
+#
+# The op takes ``y`` as ``[T, *step]`` and ``v0``, ``beta``, ``k`` and ``d`` in the shapes the caller gave (per
+# channel, shared, per neuron: anything that broadcasts to one step). It spreads them to one value per neuron itself
+# and sums the kernels' per-neuron gradients back to those shapes in its backward, so a call is one autograd node:
+# the spreading and the reductions cost no autograd nodes of their own (host time a short sequence pays per step).
 
-def _scan_impl(y: torch.Tensor, v0: torch.Tensor, beta: torch.Tensor, k: torch.Tensor, x: Optional[torch.Tensor],
-             d: Optional[torch.Tensor], backend: str, v_reset: float, reset: int, detach_reset: bool, local: bool,
-             surrogate: int, alpha: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def _state_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype in _HALF else dtype
+
+
+def _flat(p: torch.Tensor, step_shape, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """``p`` (broadcastable to one step, or already one value per neuron ``[n]``) as ``[n]`` contiguous in ``dtype``."""
+    p = p.to(dtype)
+    if p.dim() == 1 and p.shape[0] == n:  # per neuron already (also what broadcasting [n] to step_shape would give)
+        return p.contiguous()
+    return p.expand(step_shape).reshape(n)
+
+
+def _scan_impl(y: torch.Tensor, v0: Optional[torch.Tensor], beta: torch.Tensor, k: torch.Tensor,
+               x: Optional[torch.Tensor], d: Optional[torch.Tensor], backend: str, v_reset: float, reset: int,
+               detach_reset: bool, local: bool, surrogate: int, alpha: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    T, step = y.shape[0], y.shape[1:]
+    n, dtype = step.numel(), _state_dtype(y.dtype)
     opts = KernelOptions(v_reset, reset, detach_reset, local, surrogate, alpha)
-    skip = None if x is None else (x.contiguous(), d.contiguous())
-    return _impl(backend).launch_forward(y.contiguous(), v0.contiguous(), beta.contiguous(), k.contiguous(), opts,
-                                         skip)
+    skip = None if x is None else (x.reshape(T, n).contiguous(), _flat(d, step, n, dtype))
+    v0_n = _constant(0.0, n, dtype, y.device) if v0 is None else _flat(v0, step, n, dtype)
+    s, ckpt = _impl(backend).launch_forward(y.reshape(T, n).contiguous(), v0_n, _flat(beta, step, n, dtype),
+                                            _flat(k, step, n, dtype), opts, skip)
+    return s.view(y.shape), ckpt
 
 
 def _scan_backward_impl(y: torch.Tensor, beta: torch.Tensor, k: torch.Tensor, ckpt: torch.Tensor, g_s: torch.Tensor,
-                      g_vT: torch.Tensor, x: Optional[torch.Tensor], d: Optional[torch.Tensor], backend: str,
-                      v_reset: float, reset: int, detach_reset: bool, local: bool, surrogate: int,
-                      alpha: float) -> List[torch.Tensor]:
+                        g_vT: torch.Tensor, x: Optional[torch.Tensor], d: Optional[torch.Tensor], backend: str,
+                        v_reset: float, reset: int, detach_reset: bool, local: bool, surrogate: int,
+                        alpha: float) -> List[torch.Tensor]:
+    """Gradients for ``y`` (its shape), then per neuron ``[N]`` for v0, β, k (and the skip's x, d)."""
+    T, step = y.shape[0], y.shape[1:]
+    n, dtype = step.numel(), _state_dtype(y.dtype)
     opts = KernelOptions(v_reset, reset, detach_reset, local, surrogate, alpha)
-    skip = None if x is None else (x.contiguous(), d.contiguous())
-    grads = _impl(backend).launch_backward(y.contiguous(), beta.contiguous(), k.contiguous(), ckpt.contiguous(),
-                                           g_s.contiguous(), g_vT.contiguous(), opts, skip)
-    return list(grads) if skip is not None else [*grads, y.new_empty(0), beta.new_empty(0)]
+    skip = None if x is None else (x.reshape(T, n).contiguous(), _flat(d, step, n, dtype))
+    grads = _impl(backend).launch_backward(y.reshape(T, n).contiguous(), _flat(beta, step, n, dtype),
+                                           _flat(k, step, n, dtype), ckpt.contiguous(),
+                                           g_s.reshape(T, n).contiguous(), g_vT.contiguous(), opts, skip)
+    if skip is None:
+        g_y, g_v0, g_beta, g_k = grads
+        g_x, g_d = y.new_empty(0), beta.new_empty(0, dtype=dtype)
+    else:
+        g_y, g_v0, g_beta, g_k, g_x, g_d = grads
+        g_x = g_x.view(y.shape)
+    return [g_y.view(y.shape), g_v0, g_beta, g_k, g_x, g_d]
 
 
 _scan = custom_op("snn_ssm::lif_scan", _scan_impl, _scan_backward_impl)
@@ -72,30 +105,67 @@ _scan_op, _scan_backward_op = _scan.op, _scan.backward_op
 @_scan_op.register_fake
 def _(y, v0, beta, k, x, d, backend, *opts):
     chunk = _impl(backend).CHUNK
-    return y.new_empty(y.shape), beta.new_empty(((y.shape[0] + chunk - 1) // chunk + 1, y.shape[1]))
+    n = y.shape[1:].numel()
+    return y.new_empty(y.shape), y.new_empty(((y.shape[0] + chunk - 1) // chunk + 1, n),
+                                             dtype=_state_dtype(y.dtype))
 
 
 @_scan_backward_op.register_fake
 def _(y, beta, k, ckpt, g_s, g_vT, x, d, *rest):
-    skip = [x.new_empty(x.shape), d.new_empty(d.shape)] if x is not None else [y.new_empty(0), beta.new_empty(0)]
-    return [y.new_empty(y.shape), beta.new_empty(beta.shape), beta.new_empty(beta.shape), k.new_empty(k.shape), *skip]
+    n, dtype = y.shape[1:].numel(), _state_dtype(y.dtype)
+    per_neuron = [y.new_empty(n, dtype=dtype) for _ in range(3)]
+    skip = [x.new_empty(x.shape), y.new_empty(n, dtype=dtype)] if x is not None else [y.new_empty(0),
+                                                                                      beta.new_empty(0, dtype=dtype)]
+    return [y.new_empty(y.shape), *per_neuron, *skip]
 
 
 def _scan_setup(ctx, inputs, output):
     y, v0, beta, k, x, d, backend, *opts = inputs
     ctx.save_for_backward(y, beta, k, output[1], x, d)
     ctx.backend, ctx.opts = backend, opts
+    ctx.v0 = None if v0 is None else (v0.shape, v0.dtype)
+    ctx.set_materialize_grads(False)  # an unused v_T (or spike train) costs no tensor of zeros the size of the output
+
+
+def _to_shape(g: Optional[torch.Tensor], step_shape, p_shape, p_dtype, needed: bool) -> Optional[torch.Tensor]:
+    """A per-neuron gradient ``[N]`` summed back to the parameter's shape (what autograd's expand would have done)."""
+    if not needed:
+        return None
+    return g.view(step_shape).sum_to_size(p_shape).to(p_dtype)
 
 
 def _scan_backward(ctx, g_s, g_ckpt):
     y, beta, k, ckpt, x, d = ctx.saved_tensors
-    g_y, g_v0, g_beta, g_k, g_x, g_d = _scan.backward(y, beta, k, ckpt, g_s, g_ckpt[-1], x, d, ctx.backend,
-                                                      *ctx.opts)
-    skip = (g_x, g_d) if x is not None else (None, None)
-    return (g_y, g_v0, g_beta, g_k, *skip, None, None, None, None, None, None, None)
+    step = y.shape[1:]
+    n = step.numel()
+    if g_s is None:
+        g_s = torch.zeros_like(y)
+    g_vT = _constant(0.0, n, ckpt.dtype, y.device) if g_ckpt is None else g_ckpt[-1]
+    g_y, g_v0, g_beta, g_k, g_x, g_d = _scan.backward(y, beta, k, ckpt, g_s, g_vT, x, d, ctx.backend, *ctx.opts)
+    need = ctx.needs_input_grad
+    g_v0 = None if ctx.v0 is None else _to_shape(g_v0, step, *ctx.v0, need[1])
+    skip = ((g_x if need[4] else None), _to_shape(g_d, step, d.shape, d.dtype, need[5])) if x is not None \
+        else (None, None)
+    return (g_y if need[0] else None, g_v0, _to_shape(g_beta, step, beta.shape, beta.dtype, need[2]),
+            _to_shape(g_k, step, k.shape, k.dtype, need[3]), *skip, None, None, None, None, None, None, None)
 
 
 _scan.register_autograd(_scan_backward, setup_context=_scan_setup)
+
+
+def _constant(value: float, n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``[n]`` filled with ``value``, made once per (value, size, dtype, device) and shared by later calls: a
+    parameter given as a number, a zero initial membrane. Nothing writes to it (the kernels only read their
+    parameters). Filled on the device: ``torch.as_tensor(number, device="cuda")`` would copy from pageable host
+    memory, which waits for all queued GPU work. Traced code makes its own (a graph owns its constants)."""
+    if torch.compiler.is_compiling():
+        return torch.full((n,), value, dtype=dtype, device=device)
+    return _cached_constant(value, n, dtype, device)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_constant(value: float, n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.full((n,), value, dtype=dtype, device=device)
 
 
 def _kernel_support(y, kopts: KernelOptions | None) -> dict:
@@ -117,17 +187,6 @@ def _support(device_type: str, dtype: torch.dtype, kopts: KernelOptions | None) 
         else:
             support[backend] = None
     return support
-
-
-def _per_neuron(p, dtype: torch.dtype, y: torch.Tensor, step_shape) -> torch.Tensor:
-    """``p`` (a number, or a tensor broadcastable to one step) as a flat per-neuron tensor.
-
-    Numbers are filled on the device: ``torch.as_tensor(number, device="cuda")`` would copy from pageable host
-    memory, which waits for all queued GPU work and so serialises consecutive calls.
-    """
-    if isinstance(p, torch.Tensor):
-        return p.to(dtype).expand(step_shape).reshape(-1)
-    return torch.full((step_shape.numel(),), p, dtype=dtype, device=y.device)
 
 
 def _check_args(y, v0, beta, v_th, skip_input, skip_weight) -> None:
@@ -281,17 +340,11 @@ def _plan(device_type: str, dtype: torch.dtype, kopts: KernelOptions | None, bac
 
 
 def _launch(y, v0, beta, v_th, skip_input, skip_weight, name: str, kopts: KernelOptions):
-    T = y.shape[0]
-    step_shape = y.shape[1:]
-    # Per-neuron parameters built with differentiable torch ops, so autograd sums their gradients back to the
-    # shapes the caller gave (per channel, shared, ...); k = 1/v_th is rounded exactly as the reference rounds it.
-    state_dtype = torch.float32 if y.dtype in _HALF else y.dtype
-    beta_n = _per_neuron(beta, state_dtype, y, step_shape)
-    k_n = _per_neuron(1.0 / v_th if not isinstance(v_th, torch.Tensor) else 1.0 / v_th.to(state_dtype), state_dtype,
-                      y, step_shape)
-    v0_n = (torch.zeros(step_shape, dtype=state_dtype, device=y.device) if v0 is None
-            else v0.to(state_dtype).expand(step_shape)).reshape(-1)  # a broadcastable v0 must not be read short
-    x_n = None if skip_input is None else skip_input.reshape(T, -1)
-    d_n = None if skip_input is None else _per_neuron(skip_weight, state_dtype, y, step_shape)
-    s, ckpt = _scan(y.reshape(T, -1), v0_n, beta_n, k_n, x_n, d_n, name, *kopts)
-    return s.reshape(y.shape), ckpt[-1].reshape(step_shape)
+    # k = 1/v_th rounded as the reference rounds it: a number in double precision, then once to the state's dtype;
+    # a tensor in the state's dtype (a differentiable op, so v_th gets its gradient through k).
+    n, dtype = y.shape[1:].numel(), _state_dtype(y.dtype)
+    as_tensor = (lambda p: p if isinstance(p, torch.Tensor) else _constant(float(p), n, dtype, y.device))
+    k = 1.0 / v_th.to(dtype) if isinstance(v_th, torch.Tensor) else _constant(1.0 / v_th, n, dtype, y.device)
+    d = None if skip_input is None else as_tensor(skip_weight)
+    s, ckpt = _scan(y, v0, as_tensor(beta), k, skip_input, d, name, *kopts)
+    return s, ckpt[-1].view(y.shape[1:])
