@@ -84,10 +84,20 @@ def dplr_kernel(lam: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Te
     """Bilinear S4 (DPLR) convolution kernel ``[length, H]`` computed in frequency space (see the module docstring).
 
     Args:
-        lam, P, B: ``[H, N/2]`` complex (rows may be shared: broadcastable to ``C``).
-        C: ``C̃`` ``[H, N/2]`` complex (the learned output vector).
+        lam, P, B: ``[H, N/2]`` complex (rows may be shared: broadcastable to ``C``'s last two dimensions).
+        C: ``C̃`` ``[H, N/2]`` complex (the learned output vector), or several ``[..., H, N/2]`` (a two-sided
+            layer's two): their kernels share the Cauchy denominators, computed once.
         dt: step sizes ``[H]`` (real, positive).
         length: kernel length L.
+
+    Returns:
+        ``[length, H]``, or ``[..., length, H]`` for several output vectors.
+
+    The four Cauchy sums per frequency share their denominators ``g − hλ_n``: the reciprocals are formed once,
+    ``R [H, F, N]`` (both halves of the conjugate pairs), and every sum is a column of one batched product
+    ``R @ W`` with the numerators ``u_n v_n`` as the columns of ``W [H, N, m]``. That is one pass over ``R``
+    forward and one in the backward, where a sum at a time would build and differentiate ``[H, F, N]``
+    intermediates for each of the ``2 + 2·len(C)`` sums.
 
     Examples::
 
@@ -98,24 +108,26 @@ def dplr_kernel(lam: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Te
     """
     if length < 1:
         raise ValueError(f"length must be >= 1, got {length}")
+    H = dt.shape[0]
     k = torch.arange(length // 2 + 1, device=C.device, dtype=dt.dtype)
     omega = torch.exp(torch.complex(torch.zeros_like(k), -2 * math.pi * k / length))  # (F)
     h = 1 + omega
     g = (2 / dt)[:, None] * (1 - omega)  # (H F)
-    cauchy = (lambda u, v: _cauchy_rows(u, v, lam, g, h))
+    lam = lam.expand(H, -1)
+    R = torch.reciprocal(g[..., None] - h[:, None] * torch.cat([lam, lam.conj()], -1)[:, None, :])  # (H F N)
+    Cs = C.reshape(-1, *C.shape[-2:])  # (n H N/2)
     Pc = P.conj()
-    k_cb, k_cp, k_pb, k_pp = cauchy(C, B), cauchy(C, P), cauchy(Pc, B), cauchy(Pc, P)
-    K_f = 2 * (k_cb - h * k_cp * k_pb / (1 + h * k_pp))  # (H F)
-    return torch.fft.irfft(K_f, n=length, dim=-1).T.contiguous()  # (L H)
-
-
-def _cauchy_rows(u, v, lam, g, h):
-    """``Σ_n u_n v_n / (g − h λ_n)`` over the kept modes and their conjugates (the conjugate mode has the
-    conjugate vectors): ``u``/``v``/``lam`` ``[H or 1, N/2]``, ``g`` ``[H, F]``, ``h`` ``[F]`` → ``[H, F]``."""
-    uv = (u * v).expand(g.shape[0], -1)[:, None, :]  # (H 1 N/2)
-    lam = lam.expand(g.shape[0], -1)[:, None, :]
-    g, h = g[..., None], h[None, :, None]
-    return (uv / (g - h * lam)).sum(-1) + (uv.conj() / (g - h * lam.conj())).sum(-1)
+    # numerators, one column per sum: C̃B for each C̃, C̃P for each C̃, P*B, P*P; the conjugate modes take the
+    # conjugate vectors
+    sums = [c * B for c in Cs] + [c * P for c in Cs] + [Pc * B, Pc * P]
+    W = torch.stack([torch.cat([uv, uv.conj()], -1).expand(H, -1) for uv in sums], -1)  # (H N m)
+    S = torch.bmm(R, W)  # (H F m)
+    n = Cs.shape[0]
+    k_cb, k_cp, k_pb, k_pp = S[..., :n], S[..., n:2 * n], S[..., 2 * n:2 * n + 1], S[..., 2 * n + 1:]
+    hf = h[:, None]
+    K_f = 2 * (k_cb - hf * k_cp * k_pb / (1 + hf * k_pp))  # (H F n)
+    K = torch.fft.irfft(K_f, n=length, dim=1).permute(2, 1, 0).contiguous()  # (n L H)
+    return K.reshape(*C.shape[:-2], length, H)
 
 
 def dplr_dense(lam: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dt: float, length: int):

@@ -85,7 +85,7 @@ class S4DPLR(nn.Module):
         lam = self._rows(torch.complex(-torch.exp(self.log_A_real), self.A_imag))
         P, B = (self._rows(torch.view_as_complex(t)) for t in (self.P, self.B))
         dt = torch.exp(self.log_dt)
-        ks = [s4.dplr_kernel(lam, P, B, c, dt, length) for c in torch.view_as_complex(self.C)]
+        ks = s4.dplr_kernel(lam, P, B, torch.view_as_complex(self.C), dt, length)  # (1 or 2, L, H)
         return s4d.bidirectional_kernel(*ks) if self.bidirectional else ks[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
