@@ -254,3 +254,36 @@ def test_kernel_custom_op_passes_opcheck(skip):
     k = torch.full((N,), 1.25, dtype=torch.float64, requires_grad=True)
     v0 = torch.zeros(N, dtype=torch.float64, requires_grad=True)
     torch.library.opcheck(_scan_op, (y, v0, beta, k, x, d, "numba", 0.0, 0, False, False, 0, 1.0))
+
+
+@pytest.mark.parametrize("shape", ["shared 0-d", "shared [1]", "per channel", "per neuron"])
+def test_launchers_get_one_contiguous_value_per_neuron(monkeypatch, shape):
+    """The CUDA launchers pass raw pointers, so every tensor a backend's launcher receives must be contiguous and hold
+    one value per neuron, however the caller shaped β, v_th, v0 and the skip weight (a shared 0-d parameter spread
+    by ``expand`` is a stride-0 view: read through a pointer it would run past its one element). Checked on the
+    numba launchers, which would accept strided arrays and so hide the mistake."""
+    pytest.importorskip("numba")
+    from snn_ssm.ops.lif_scan import numba as impl
+    seen = []
+
+    def spy(launch):
+        def wrapped(*args):
+            seen.extend(a for a in args if isinstance(a, torch.Tensor))
+            seen.extend(a for a in (args[-1] or ()) if isinstance(a, torch.Tensor))  # the skip (x, d)
+            return launch(*args)
+        return wrapped
+
+    monkeypatch.setattr(impl, "launch_forward", spy(impl.launch_forward))
+    monkeypatch.setattr(impl, "launch_backward", spy(impl.launch_backward))
+    T, B, C = 9, 3, 4
+    make = {"shared 0-d": lambda v: torch.tensor(v), "shared [1]": lambda v: torch.tensor([v]),
+            "per channel": lambda v: torch.full((C,), v), "per neuron": lambda v: torch.full((B, C), v)}[shape]
+    beta, v_th, d = make(0.5), make(0.8).requires_grad_(), make(0.3).requires_grad_()
+    v0 = make(0.1).requires_grad_()
+    y, x = torch.rand(T, B, C, requires_grad=True), torch.rand(T, B, C)
+    s, v = lif_scan(y, v0, beta, v_th, skip_input=x, skip_weight=d, backend="numba")
+    (s.sum() + v.sum()).backward()
+    s_ref, v_ref = lif_scan_ref(y, v0, beta, v_th, skip_input=x, skip_weight=d)
+    assert torch.equal(s, s_ref) and torch.equal(v, v_ref)
+    assert seen and all(t.is_contiguous() for t in seen)
+    assert all(t.shape[-1] == B * C for t in seen if t.dim() == 1)

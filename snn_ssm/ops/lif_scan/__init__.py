@@ -55,11 +55,13 @@ def _state_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _flat(p: torch.Tensor, step_shape, n: int, dtype: torch.dtype) -> torch.Tensor:
-    """``p`` (broadcastable to one step, or already one value per neuron ``[n]``) as ``[n]`` contiguous in ``dtype``."""
+    """``p`` (broadcastable to one step, or already one value per neuron ``[n]``) as ``[n]`` contiguous in ``dtype``:
+    the CUDA kernels index raw pointers, so a shared parameter (0-d, or ``[1]``), whose ``expand``/``reshape`` is a
+    stride-0 view, must be copied out."""
     p = p.to(dtype)
-    if p.dim() == 1 and p.shape[0] == n:  # per neuron already (also what broadcasting [n] to step_shape would give)
-        return p.contiguous()
-    return p.expand(step_shape).reshape(n)
+    if not (p.dim() == 1 and p.shape[0] == n):  # [n] is per neuron already (also what broadcasting it would give)
+        p = p.expand(step_shape).reshape(n)
+    return p.contiguous()
 
 
 def _scan_impl(y: torch.Tensor, v0: Optional[torch.Tensor], beta: torch.Tensor, k: torch.Tensor,
