@@ -191,25 +191,11 @@ def train_main(argv=None) -> dict:
         _build_model(args.model, task, cfg["model"])  # an unknown model key fails here, with its name
         out = args.out or (Path(args.resume).parent if args.resume and Path(args.resume).is_file() else args.resume) \
             or Path("runs") / f"{args.model}-{args.task}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-        report = train(args.model, task, cfg, out, device=args.device, resume=args.resume,
-                       max_steps=args.max_steps, max_minutes=args.max_minutes, val_every=args.val_every,
-                       ckpt_every=args.ckpt_every, progress=not args.quiet, plots=not args.no_plots, data=data,
-                       overwrite=args.overwrite)
+        return train(args.model, task, cfg, out, device=args.device, resume=args.resume, max_steps=args.max_steps,
+                     max_minutes=args.max_minutes, val_every=args.val_every, ckpt_every=args.ckpt_every,
+                     progress=not args.quiet, plots=not args.no_plots, data=data, overwrite=args.overwrite)
     except (ValueError, FileNotFoundError) as e:
         p.exit(2, f"error: {e}\n")
-    _close_process_group()
-    return report
-
-
-def _close_process_group() -> None:
-    """End a multi-process run (torchrun) cleanly: the ranks wait for each other, then the process group is
-    destroyed before the interpreter exits. Left to the interpreter's shutdown, gloo's threads aborted a rank now
-    and then ("terminate called without an active exception", about one 2-process CPU run in five)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
 
 
 def _eval_precision(ckpt: dict, device: str) -> str:

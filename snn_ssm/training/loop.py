@@ -311,14 +311,29 @@ CHECKPOINT_KEYS = ("model_name", "task", "config", "model", "optimizer", "schedu
 
 
 def _setup_distributed(device: str):
+    """``(rank, world, owned)``: under torchrun, the process group, opened here unless the caller opened it
+    (``owned`` says which: :func:`_close_distributed` closes only a group opened here)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return 0, 1
+        return 0, 1, False
     import torch.distributed as dist
 
-    if not dist.is_initialized():
+    owned = not dist.is_initialized()
+    if owned:
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return dist.get_rank(), world
+    return dist.get_rank(), world, owned
+
+
+def _close_distributed(world: int, owned: bool) -> None:
+    """End a multi-process run cleanly: the ranks wait for each other, then a group opened by :func:`train` is
+    destroyed before the interpreter exits. Left to the interpreter's shutdown, gloo's threads aborted a rank now
+    and then ("terminate called without an active exception", about one 2-process CPU run in five)."""
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        if owned:
+            dist.destroy_process_group()
 
 
 def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu", resume=None,
@@ -349,7 +364,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
         >>> report["steps"], report["test"]["examples"]
         (2, 16)
     """
-    rank, world = _setup_distributed(device)
+    rank, world, owned = _setup_distributed(device)
     if device.startswith("cuda") and world > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
         torch.cuda.set_device(device)
@@ -512,6 +527,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
     if stopped:
         if main_proc:
             log(f"stopped after {step} steps; continue with --resume {out}")
+        _close_distributed(world, owned)
         return {"stopped_at_step": step, "history": history}
     # the report: the best checkpoint on the test split, with spike rates, operations and energy
     best_ckpt = out / "best.pt"
@@ -528,10 +544,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
 
             write_plots(out, _unwrap(model), task, device)
         log(format_report(report))
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
+    _close_distributed(world, owned)
     return report
 
 
