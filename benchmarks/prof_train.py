@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 from bench_train import training_step
+from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 from snn_ssm.training.configs import PRECISIONS
@@ -52,7 +53,10 @@ def main(argv=None) -> str:
                 torch.cuda.synchronize()
         wall_ms = 1e3 * (time.perf_counter() - t0) / args.steps  # profiled: the host side is slowed a little
         events = prof.key_averages()
-        device_ms = sum(e.self_device_time_total for e in events) / 1e3 / args.steps if cuda else float("nan")
+        # the kernels' own rows only: an operator's row also carries the time of the kernels it launched, so
+        # summing every row would count each kernel twice (CuPy's kernels have no operator row, only their own)
+        device_ms = (sum(e.self_device_time_total for e in events if e.device_type != DeviceType.CPU) / 1e3
+                     / args.steps if cuda else float("nan"))
         host_ms = sum(e.self_cpu_time_total for e in events) / 1e3 / args.steps
         report += [f"## {config} (batch {batch})", "",
                    f"per step: wall {wall_ms:.2f} ms (under the profiler), kernels {device_ms:.2f} ms, "
