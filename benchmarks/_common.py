@@ -13,8 +13,12 @@ from pathlib import Path
 import torch
 
 
-def timed(fn, device: str, repeats: int):
-    """Median milliseconds of ``fn()`` over ``repeats`` calls after a warm-up, and the peak extra GPU memory (MiB)."""
+def timed(fn, device: str, repeats: int, inner: int = 1):
+    """Median milliseconds of ``fn()`` over ``repeats`` calls after a warm-up, and the peak extra GPU memory (MiB).
+
+    With ``inner > 1`` each timing covers ``inner`` calls back to back and is divided by ``inner``: the steady cost
+    of a call whose host work overlaps the previous call's kernels (as in a model), rather than that of one call
+    issued to an idle GPU."""
     fn()  # warm-up (compilation, allocator)
     if device == "cuda":
         torch.cuda.synchronize()
@@ -25,16 +29,18 @@ def timed(fn, device: str, repeats: int):
         if device == "cuda":
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-            fn()
+            for _ in range(inner):
+                fn()
             end.record()
             torch.cuda.synchronize()
             times.append(start.elapsed_time(end))
         else:
             t0 = time.perf_counter()
-            fn()
+            for _ in range(inner):
+                fn()
             times.append(1e3 * (time.perf_counter() - t0))
     peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if device == "cuda" else float("nan")
-    return statistics.median(times), peak
+    return statistics.median(times) / inner, peak
 
 
 def parser(doc: str, **extra_ints) -> argparse.ArgumentParser:

@@ -17,6 +17,8 @@ from _common import timed, write
 import snn_ssm
 from snn_ssm.functional import s4d
 from snn_ssm.ops.lif_scan import lif_scan
+from snn_ssm.functional.lif import SomaOptions
+from snn_ssm.ops.ssm_lif import scan as fused_scan
 from snn_ssm.ops.ssm_lif import ssm_lif, ssm_lif_ref
 
 SHAPES = {"bench_block": (1024, 64, 256), "smnist layer": (784, 50, 400), "kjv LM layer": (512, 16, 512)}
@@ -40,8 +42,15 @@ def layer_path(x, dA, dB, C, D, beta, v_th):
     return s, None, v
 
 
-def cases(x, params, backend):
-    op = {None: layer_path, "ref": ssm_lif_ref}.get(backend, lambda *a: ssm_lif(*a, backend=backend))
+def cases(x, params, backend, trusted: bool = False):
+    """Forward and forward+backward closures of the layers' path (``backend=None``), the reference (``"ref"``) or
+    the fused op with ``backend``: its public entry (which checks its values: host synchronisations) or, with
+    ``trusted``, the entry the layers call (``ops.ssm_lif.scan``, no checks)."""
+    if trusted:
+        opts = SomaOptions()
+        op = (lambda x, dA, dB, C, D, beta, v_th: fused_scan(x, dA, dB, C, D, beta, v_th, None, None, opts, backend))
+    else:
+        op = {None: layer_path, "ref": ssm_lif_ref}.get(backend, lambda *a: ssm_lif(*a, backend=backend))
     w = torch.randn_like(x)
 
     def forward():
