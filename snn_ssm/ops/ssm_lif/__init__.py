@@ -486,15 +486,24 @@ def _check(x, dA, dB, C, D, h0, v0, beta, v_th, extra=None) -> None:
     for name, t in (("dA", dA), ("dB", dB), ("C", C), ("D", D), ("h0", h0), ("v0", v0), ("extra", extra)):
         if t is not None and t.device != x.device:
             raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
+    values = []  # (0-d bool tensor that must be True, the error if it is not): read with one synchronisation
     for name, p, ok, must in (("beta", beta, lambda t: (t >= 0) & (t <= 1), "in [0, 1]"),
                               ("v_th", v_th, lambda t: (t > 0) & torch.isfinite(t), "finite and > 0")):
         if isinstance(p, bool) or not isinstance(p, (int, float, torch.Tensor)):
             raise TypeError(f"{name} must be a number or a per-channel tensor [C], got {type(p).__name__}")
-        t = torch.as_tensor(p)
-        if t.ndim > 1 or (t.ndim == 1 and t.numel() not in (1, channels)):
-            raise ValueError(f"{name} must be a number or a tensor [C={channels}], got shape {tuple(t.shape)}")
-        if not torch.compiler.is_compiling() and not bool(ok(t.detach()).all()):
-            raise ValueError(f"{name} must be {must}")
+        if not isinstance(p, torch.Tensor):
+            if not bool(ok(torch.tensor(float(p), dtype=torch.float64))):
+                raise ValueError(f"{name} must be {must}, got {p!r}")
+            continue
+        if p.ndim > 1 or (p.ndim == 1 and p.numel() not in (1, channels)):
+            raise ValueError(f"{name} must be a number or a tensor [C={channels}], got shape {tuple(p.shape)}")
+        if p.device != x.device:
+            raise ValueError(f"{name} is on {p.device} but x is on {x.device}")
+        values.append((ok(p.detach()).all(), f"{name} must be {must}"))
     for name, t in (("x", x), ("extra", extra)):
-        if t is not None and not torch.compiler.is_compiling() and not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{name} contains NaN or Inf; spiking neurons reject non-finite input")
+        if t is not None:
+            values.append((torch.isfinite(t).all(), f"{name} contains NaN or Inf; spiking neurons reject non-finite "
+                                                    f"input"))
+    if torch.compiler.is_compiling() or bool(torch.stack([ok for ok, _ in values]).all()):
+        return  # a compiled caller trusts its inputs: a check would break the graph and wait for the device
+    raise ValueError(next(error for ok, error in values if not bool(ok)))
