@@ -142,6 +142,9 @@ def train_main(argv=None) -> dict:
     p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="32, tf32, bf16-mixed or 16-mixed (CUDA); stored in the run, kept on --resume (default: "
                    "bf16-mixed on CUDA, where it keeps float32's accuracy, 32 elsewhere)")
+    p.add_argument("--compile", action="store_true",
+                   help="train through torch.compile(model) (inductor; recorded in the run's config, as "
+                        "--set train.compile=true, which can also name another backend)")
     p.add_argument("--max-steps", type=int, default=None, help="stop (and save) after this many steps in total")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop (and save) after the first step that ends this many minutes into this call's training")
@@ -154,6 +157,8 @@ def train_main(argv=None) -> dict:
     args = p.parse_args(argv)
     if args.precision is not None:  # the same as --set train.precision=...: a resume refuses a different one
         args.overrides = [*args.overrides, f"train.precision={args.precision}"]
+    if args.compile:
+        args.overrides = [*args.overrides, "train.compile=true"]
     try:
         check_device(args.device)
         for flag, v in (("--max-steps", args.max_steps), ("--val-every", args.val_every),

@@ -5,7 +5,8 @@ same sizes, being its non-spiking twin), P-SpikeSSM's (``configs/experiment/lra/
 so sMNIST uses its psMNIST settings), and for Binary S4D / GSU, whose code was not available, the S4 repository's
 S4D sizes with SpikingSSM's optimisation (our choice). All runs: AdamW (0.9, 0.999), SSM parameters at lr 1e-3 and
 no weight decay, no decay on biases, norms and thresholds, cosine schedule with linear warmup stepped per step.
-``train`` keys: ``batch``, ``lr``, ``weight_decay``, ``epochs``, ``warmup`` (steps), ``seed``.
+``train`` keys: ``batch``, ``lr``, ``weight_decay``, ``epochs``, ``warmup`` (steps), ``seed``; the CLI adds
+``precision`` and, with ``--compile``, ``compile`` (``true`` or a ``torch.compile`` backend's name).
 """
 from __future__ import annotations
 
@@ -91,10 +92,18 @@ _TRAIN_RULES = {"batch": ("a positive int", lambda v: isinstance(v, int) and not
                 "precision": ("one of 32, tf32, bf16-mixed, 16-mixed", lambda v: str(v) in PRECISIONS),
                 "seq_len": ("a positive int", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
                 "carry_state": ("true or false", lambda v: isinstance(v, bool)),
+                "compile": ("true, false or a torch.compile backend name (true: inductor)",
+                            lambda v: isinstance(v, bool) or (isinstance(v, str) and v in _compile_backends())),
                 "rate_target": ("a number in [0, 1]", lambda v: isinstance(v, (int, float))
                                 and not isinstance(v, bool) and 0 <= v <= 1),
                 "rate_weight": ("a finite number >= 0", lambda v: isinstance(v, (int, float))
                                 and not isinstance(v, bool) and 0 <= v < float("inf"))}
+
+def _compile_backends() -> list:
+    import torch._dynamo
+
+    return torch._dynamo.list_backends(exclude_tags=())
+
 
 #: Numeric settings of a run, with Lightning's names: float32; float32 with TF32 matmuls (CUDA); autocast to
 #: bfloat16; autocast to float16 with a GradScaler (CUDA).
@@ -148,6 +157,7 @@ def get_config(model: str, task: str, overrides=()) -> dict:
         raise ValueError(f"unknown task {task!r} for {model!r}: choose one of {', '.join(CONFIGS[model])}")
     cfg = copy.deepcopy(CONFIGS[model][task])
     cfg["train"].setdefault("precision", "32")
+    cfg["train"].setdefault("compile", False)
     if not isinstance(overrides, dict):
         bad = [o for o in overrides if "=" not in o]
         if bad:

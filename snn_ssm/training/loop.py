@@ -437,6 +437,9 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
             carried = _to_device(ckpt.get("lm_state"), device)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
+    # train.compile: the training steps run the model through torch.compile (validation and the test stay eager)
+    compiled = t.get("compile", False)
+    step_model = model if not compiled else torch.compile(model, backend="inductor" if compiled is True else compiled)
     log_path = out / "metrics.jsonl"
     if ckpt is not None and main_proc and log_path.exists():
         # lines logged after the checkpoint was written belong to steps the resumed run replays: drop them
@@ -489,10 +492,10 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
             with precision_scope(prec, device), (rate_reg if lm else contextlib.nullcontext()):
                 rate_reg.collect()
                 if lm:
-                    loss, carried = lm_loss(model, b, device, carried, carry)
+                    loss, carried = lm_loss(step_model, b, device, carried, carry)
                     loss = loss + rate_reg.penalty()
                 else:
-                    out_, y = _forward(model, b, device)
+                    out_, y = _forward(step_model, b, device)
                     loss = F.cross_entropy(out_.float(), y)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

@@ -140,6 +140,32 @@ def test_precision_is_stored_applied_and_kept_on_resume(tmp_path, capsys):
     assert default_precision("cuda") == default_precision(torch.device("cuda:0")) == "bf16-mixed"
 
 
+def test_compile_is_stored_applied_to_the_training_steps_and_kept_on_resume(tmp_path, capsys, monkeypatch):
+    """``train.compile`` runs the training steps through torch.compile with the named backend (``--compile``:
+    inductor). aot_eager traces and runs the same operations, so its run equals the eager run exactly, resumed or
+    not; a resume refuses to switch compilation on or off (that would not be the same run)."""
+    eager = train_main([*TINY, "--out", str(tmp_path / "eager")])
+    assert eager["config"]["train"]["compile"] is False
+    traced = tmp_path / "aot"
+    args = [*TINY[:6], "train.compile=aot_eager", *TINY[6:]]
+    train_main([*args, "--out", str(traced), "--max-steps", "2"])
+    assert "train.compile (False -> True)" in error_of(
+        train_main, ["--resume", str(tmp_path / "eager"), "--compile", "--quiet", "--device", "cpu"], capsys)
+    resumed = train_main(["--resume", str(traced), "--quiet", "--no-plots", "--device", "cpu"])
+    assert resumed["config"]["train"]["compile"] == "aot_eager" and resumed["steps"] == eager["steps"] == 3
+    a = torch.load(tmp_path / "eager" / "last.pt", weights_only=False)["model"]
+    b = torch.load(traced / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    backends = []
+    monkeypatch.setattr(loop.torch, "compile", lambda model, backend: backends.append(backend) or model)
+    flagged = train_main([*TINY, "--compile", "--out", str(tmp_path / "flag"), "--max-steps", "1"])
+    assert backends == ["inductor"]
+    assert torch.load(tmp_path / "flag" / "last.pt", weights_only=False)["config"]["train"]["compile"] is True
+    assert flagged["stopped_at_step"] == 1
+    assert "train.compile must be true, false or a torch.compile backend" in error_of(
+        train_main, [*TINY[:6], "train.compile=fast", *TINY[6:], "--out", str(tmp_path / "bad")], capsys)
+
+
 def test_precision_scope_autocasts_and_restores_tf32():
     with loop.precision_scope("bf16-mixed", "cpu"):
         assert torch.nn.Linear(2, 2)(torch.rand(1, 2)).dtype == torch.bfloat16
