@@ -132,8 +132,9 @@ def train_main(argv=None) -> dict:
 
     p = argparse.ArgumentParser(prog="python -m snn_ssm train", description="Train a model on a task with its "
                                 "named config; see snn_ssm.training.configs.")
-    p.add_argument("--model", choices=MODELS, default="spikingssm")
-    p.add_argument("--task", choices=TASKS, default="smnist")
+    p.add_argument("--model", choices=MODELS, default=None,
+                   help="default: spikingssm, or with --resume the run's own")
+    p.add_argument("--task", choices=TASKS, default=None, help="default: smnist, or with --resume the run's own")
     p.add_argument("--set", dest="overrides", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                    help="config overrides, e.g. model.d_model=64 train.lr=3e-3 train.epochs=2")
     p.add_argument("--out", default=None, help="run folder (default: runs/<model>-<task>-<time>)")
@@ -169,11 +170,13 @@ def train_main(argv=None) -> dict:
             positive(args.max_minutes, "--max-minutes")
         if args.resume:
             ckpt = load_checkpoint(args.resume, args.model)
-            if ckpt["task"] != args.task:
+            if args.task not in (None, ckpt["task"]):
                 raise ValueError(f"{args.resume} was trained on {ckpt['task']!r}, not {args.task!r}: pass "
-                                 f"--task {ckpt['task']}")
+                                 f"--task {ckpt['task']} or leave --task out")
+            args.model, args.task = ckpt["model_name"], ckpt["task"]  # a resumed run is the run's own
             cfg = ckpt["config"]
             cfg["train"].setdefault("precision", "32")  # runs from before the option trained in float32
+            cfg["train"].setdefault("compile", False)  # and eagerly
             wanted = get_config(args.model, args.task, args.overrides) if args.overrides else None
             if wanted is not None:
                 given = dict(o.split("=", 1) for o in args.overrides)
@@ -185,6 +188,7 @@ def train_main(argv=None) -> dict:
                                      + ": drop them, or start a new run without --resume")
             data = _data_options(args, ckpt.get("data") or {})
         else:
+            args.model, args.task = args.model or "spikingssm", args.task or "smnist"
             overrides = args.overrides
             if not any(o.startswith("train.precision=") for o in overrides):
                 overrides = [*overrides, f"train.precision={default_precision(args.device)}"]

@@ -23,14 +23,16 @@ def final_state(folder):
 
 
 @pytest.mark.parametrize("model, extra", [("spikingssm", ["model.dropout=0.1"]), ("pssm", ["model.dropout=0.1"])])
-def test_killed_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, model, extra):
+def test_killed_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, model, extra, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     args = ["--model", model, "--task", "psmnist", *TINY[:6], *extra, *TINY[6:]]
     full = train_main([*args, "--out", str(a), "--val-every", "4"])
     stopped = train_main([*args, "--out", str(b), "--val-every", "4", "--max-steps", "7"])  # mid-epoch 2
     assert stopped["stopped_at_step"] == 7
-    resumed = train_main(["--model", model, "--task", "psmnist", "--resume", str(b), "--val-every", "4",
-                    *TINY[6:]])
+    with pytest.raises(SystemExit):  # a resume continues the run's own model and task, named or left out
+        train_main(["--task", "smnist", "--resume", str(b), *TINY[6:]])
+    assert "was trained on 'psmnist', not 'smnist'" in capsys.readouterr().err
+    resumed = train_main(["--resume", str(b), "--val-every", "4", *TINY[6:]])
     assert resumed["test"]["accuracy"] == full["test"]["accuracy"] and resumed["steps"] == full["steps"] == 12
     sa, sb = final_state(a), final_state(b)
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
