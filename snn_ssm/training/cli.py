@@ -235,7 +235,8 @@ def eval_main(argv=None) -> dict:
     try:
         check_device(args.device)
         path = Path(args.checkpoint)
-        ckpt = load_checkpoint(path / "best.pt" if path.is_dir() and (path / "best.pt").exists() else path)
+        ckpt = load_checkpoint(path / "best.pt" if path.is_dir() and (path / "best.pt").exists() else path,
+                               weights_only=True)
         task = _build_task(args, ckpt["task"], _data_options(args, ckpt.get("data") or {}, strict=False),
                            ckpt["config"]["train"])
         model = _build_model(ckpt["model_name"], task, ckpt["config"]["model"])
@@ -272,7 +273,8 @@ def _model_from_checkpoint(path, device, *, lm: bool = False):
     from .loop import load_checkpoint
 
     path = Path(path)
-    ckpt = load_checkpoint(path / "best.pt" if path.is_dir() and (path / "best.pt").exists() else path)
+    ckpt = load_checkpoint(path / "best.pt" if path.is_dir() and (path / "best.pt").exists() else path,
+                               weights_only=True)
     tok = tokenizer_from_state(ckpt["tokenizer"]) if "tokenizer" in ckpt else None
     if tok is None and lm:
         raise ValueError(f"{path} holds a {ckpt['model_name']!r} model trained on {ckpt['task']!r}, not a language "

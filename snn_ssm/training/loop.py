@@ -250,9 +250,11 @@ def evaluate(model, task: Task, split: str, batch: int, device, *, monitor: bool
     return result
 
 
-def load_checkpoint(path, model_name: str | None = None) -> dict:
+def load_checkpoint(path, model_name: str | None = None, *, weights_only: bool = False) -> dict:
     """A checkpoint written by :func:`train` (a run folder means its ``last.pt``), checked to be one and, with
-    ``model_name``, to hold that model; a clear ``ValueError``/``FileNotFoundError`` otherwise.
+    ``model_name``, to hold that model; a clear ``ValueError``/``FileNotFoundError`` otherwise. ``weights_only``:
+    what evaluating or exporting needs (the model, its config and task) is enough, so a ``best.pt`` slimmed of its
+    optimizer and RNG states is accepted; resuming needs the whole checkpoint.
 
     Examples::
 
@@ -269,7 +271,8 @@ def load_checkpoint(path, model_name: str | None = None) -> dict:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # a truncated or foreign file
         raise ValueError(f"{path} is not an snn_ssm checkpoint ({type(e).__name__}: {e})") from None
-    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt] if isinstance(ckpt, dict) else ["model_name"]
+    needed = CHECKPOINT_KEYS[:4] if weights_only else CHECKPOINT_KEYS
+    missing = [k for k in needed if k not in ckpt] if isinstance(ckpt, dict) else ["model_name"]
     if missing:
         raise ValueError(f"{path} is not a complete snn_ssm checkpoint (missing {', '.join(missing)})")
     if model_name is not None and ckpt["model_name"] != model_name:
@@ -305,7 +308,8 @@ def atomic_save(obj, path) -> None:
 #: The files of a run in its folder (a fresh run refuses a folder that holds any of them).
 RUN_FILES = ("metrics.jsonl", "last.pt", "best.pt", "report.json")
 
-#: Checkpoint keys every reader needs (a file without them is not a whole snn_ssm checkpoint).
+#: Checkpoint keys a resume needs (a file without them is not a whole snn_ssm checkpoint); eval and export need
+#: only the first four.
 CHECKPOINT_KEYS = ("model_name", "task", "config", "model", "optimizer", "scheduler", "epoch", "batch_in_epoch",
                    "step", "best_val", "rng")
 
