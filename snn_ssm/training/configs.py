@@ -110,20 +110,28 @@ def _compile_backends() -> list:
 PRECISIONS = ("32", "tf32", "bf16-mixed", "16-mixed")
 
 
-def default_precision(device) -> str:
+#: Models whose CUDA training step is faster in float32 than under bfloat16 autocast (GSU sMNIST on one H100: 12.71
+#: vs 14.51 ms, ``benchmarks/results/train_cuda_2026-12-07_compile-binary_s4d_gsu.md``; 11.98 vs 12.93 ms in
+#: ``train_cuda_2026-12-06_fused-auto.md``): its ternary quantisers and small matmuls gain nothing from bfloat16 and
+#: pay the casts.
+FLOAT32_ON_CUDA = ("binary_s4d_gsu",)
+
+
+def default_precision(device, model: str | None = None) -> str:
     """The CLI's precision when none is given: ``bf16-mixed`` on CUDA (SpikingSSM sMNIST for two epochs on an H200
     reached the test accuracy of float32, 98.99 % vs 98.97 %, in less time per step:
-    ``benchmarks/results/precision_parity_cuda_2026-12-06.md``), ``32`` elsewhere: bfloat16 autocast pays only
-    on CPUs with bfloat16 units (on a 2-core Zen 5 it took a SpikingSSM sMNIST step from 5.4 to 3.4 s,
+    ``benchmarks/results/precision_parity_cuda_2026-12-06.md``), except for the ``model`` names in
+    :data:`FLOAT32_ON_CUDA`, which train faster in float32; ``32`` elsewhere: bfloat16 autocast pays only on CPUs
+    with bfloat16 units (on a 2-core Zen 5 it took a SpikingSSM sMNIST step from 5.4 to 3.4 s,
     ``train_cpu_2026-12-06.md``), costs time on others, and its accuracy on a CPU has not been measured; ask for it
     with ``--precision bf16-mixed``.
 
     Examples::
 
-        >>> default_precision("cpu")
-        '32'
+        >>> default_precision("cpu"), default_precision("cuda"), default_precision("cuda", "binary_s4d_gsu")
+        ('32', 'bf16-mixed', '32')
     """
-    return "bf16-mixed" if torch.device(device).type == "cuda" else "32"
+    return "bf16-mixed" if torch.device(device).type == "cuda" and model not in FLOAT32_ON_CUDA else "32"
 
 
 def check_train_config(train: dict) -> None:

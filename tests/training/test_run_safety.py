@@ -137,7 +137,8 @@ def test_precision_is_stored_applied_and_kept_on_resume(tmp_path, capsys):
     full = train_main([*TINY, "--out", str(tmp_path / "fp32")])  # the default on a CPU: float32
     assert full["config"]["train"]["precision"] == "32"
     from snn_ssm.training.configs import default_precision
-    assert default_precision("cuda") == default_precision(torch.device("cuda:0")) == "bf16-mixed"
+    assert default_precision("cuda") == default_precision(torch.device("cuda:0"), "pssm") == "bf16-mixed"
+    assert default_precision("cuda", "binary_s4d_gsu") == "32"  # faster in float32 on a GPU (measured)
 
 
 def test_compile_is_stored_applied_to_the_training_steps_and_kept_on_resume(tmp_path, capsys, monkeypatch):
