@@ -31,7 +31,8 @@ __all__ = ["PRETRAINED", "pretrained", "save_pretrained", "load_pretrained", "pr
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 #: Shipped weights by name (files in ``snn_ssm/models/weights/``; RESULTS.md says how each was trained).
 PRETRAINED = {"spikingssm_lm-kjv": "spikingssm_lm_kjv.safetensors",
-              "spikingssm-smnist": "spikingssm_smnist.safetensors"}
+              "spikingssm-smnist": "spikingssm_smnist.safetensors",
+              "spikingssm-psmnist": "spikingssm_psmnist.safetensors"}
 _KEY = "snn_ssm"
 
 

@@ -57,6 +57,9 @@ def test_export_of_a_classifier_run_then_eval_and_pretrained_from_the_file(tmp_p
              "train.batch=8", "--limit-train", "32", "--limit-eval", "16", "--max-steps", "3", "--val-every", "2",
              "--out", str(run), "--quiet", "--no-plots", "--device", "cpu")
     assert r.returncode == 0, r.stderr[-2000:]
+    best = torch.load(run / "best.pt", weights_only=False)  # slimmed as a committed run's best.pt is: the model
+    torch.save({k: v for k, v in best.items() if k not in ("optimizer", "scheduler", "scaler", "rng")},
+               run / "best.pt")
     r = _cli("export", "--checkpoint", str(run), "--out", str(file), "--dtype", "float32")
     assert r.returncode == 0 and file.exists(), r.stderr[-2000:]
     meta = read_metadata(file)
@@ -64,7 +67,9 @@ def test_export_of_a_classifier_run_then_eval_and_pretrained_from_the_file(tmp_p
     assert "data_dir" not in meta["info"]["data"]  # a folder of the machine that trained it
     model = snn_ssm.pretrained(file)
     from snn_ssm.training.loop import build_task, load_checkpoint
-    ckpt = load_checkpoint(run / "best.pt")
+    with pytest.raises(ValueError, match="not a complete snn_ssm checkpoint"):  # enough to export, not to resume
+        load_checkpoint(run / "best.pt")
+    ckpt = load_checkpoint(run / "best.pt", weights_only=True)
     for k, v in model.state_dict().items():
         assert torch.equal(v, ckpt["model"][k]), k
     assert not model.training
@@ -117,24 +122,28 @@ def test_the_shipped_kjv_model_loads_and_writes_english():
 
 
 @pytest.mark.slow
-def test_the_shipped_smnist_model_classifies_mnist_digits_it_never_saw():
-    """The shipped SpikingSSM sMNIST model (100 epochs, 99.55 % on the MNIST test set; RESULTS.md) on the first 500
-    images of the embedded subset, which are MNIST test images (never trained on): at its reported error rate
-    (0.45 %) 500 images hold ~2 errors, and 10 or more has probability ~1e-4 (binomial), while chance is 90 %
-    errors. Its spikes are sparse, as trained: per-layer rates far below the 50 % of an untrained net's."""
+@pytest.mark.parametrize("name, task, accuracy, max_errors", [("spikingssm-smnist", "smnist", 0.993, 12),
+                                                              ("spikingssm-psmnist", "psmnist", 0.981, 30)])
+def test_the_shipped_mnist_models_classify_digits_they_never_saw(name, task, accuracy, max_errors):
+    """The shipped SpikingSSM sMNIST and psMNIST models (100 epochs each, 99.55 % and 98.38 % on the MNIST test
+    set; RESULTS.md) on the first 500 images of the embedded subset, which are MNIST test images (never trained
+    on). The subset is harder than the whole test set: the models err on 0.7 % and 2.4 % of its 1,000 images
+    (``eval --pretrained NAME`` without ``--data-dir``, RESULTS.md). At those rates 500 images hold ~3.5 and ~12
+    errors, and ``max_errors`` or more has probability ~3e-4 and ~6e-6 (binomial), while chance is 90 % errors.
+    Their spikes are sparse, as trained: per-layer rates far below the 50 % of an untrained net's."""
     from snn_ssm.metrics import SpikeRateMonitor
     from snn_ssm.training.loop import build_task
 
-    model, tok, meta = load_pretrained("spikingssm-smnist")
-    assert tok is None and meta["model_name"] == "spikingssm" and meta["info"]["task"] == "smnist"
+    model, tok, meta = load_pretrained(name)
+    assert tok is None and meta["model_name"] == "spikingssm" and meta["info"]["task"] == task
     report = meta["info"]["report"]
-    assert report["test"]["examples"] == 10_000 and report["test"]["accuracy"] >= 0.993
-    task = build_task("smnist", limit_eval=500)
-    data = task.datasets["test"]
+    assert report["test"]["examples"] == 10_000 and report["test"]["accuracy"] >= accuracy
+    data_task = build_task(task, limit_eval=500)  # psMNIST: the task's fixed pixel permutation
+    data = data_task.datasets["test"]
     errors = 0
     with torch.no_grad(), SpikeRateMonitor(model) as rates:
         for i in range(0, 500, 100):
-            x, y = task.collate([data[j] for j in range(i, i + 100)])
+            x, y = data_task.collate([data[j] for j in range(i, i + 100)])
             errors += int((model(x).argmax(-1) != y).sum())
-    assert errors < 10, errors
+    assert errors < max_errors, errors
     assert all(0.005 < r < 0.3 for r in rates.rates().values()), rates.rates()
