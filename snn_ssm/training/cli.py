@@ -220,7 +220,7 @@ def _lookup(cfg: dict, key: str):
 
 
 def eval_main(argv=None) -> dict:
-    from .loop import evaluate, format_report, load_checkpoint
+    from .loop import evaluate, format_report
 
     p = argparse.ArgumentParser(prog="python -m snn_ssm eval", description="Evaluate a checkpoint or shipped "
                                 "weights.")
@@ -236,8 +236,7 @@ def eval_main(argv=None) -> dict:
     try:
         check_device(args.device)
         path = Path(args.checkpoint)
-        ckpt = load_checkpoint(path / "best.pt" if path.is_dir() and (path / "best.pt").exists() else path,
-                               weights_only=True)
+        ckpt = _best_checkpoint(path)
         task = _build_task(args, ckpt["task"], _data_options(args, ckpt.get("data") or {}, strict=False),
                            ckpt["config"]["train"])
         model = _build_model(ckpt["model_name"], task, ckpt["config"]["model"])
@@ -266,16 +265,23 @@ def _shape_args(task_name: str) -> dict:
     return {"d_input": d_input, "d_output": d_output}
 
 
+def _best_checkpoint(path: Path) -> dict:
+    """The checkpoint to evaluate or export: a run folder's ``best.pt`` (else its ``last.pt``) or a checkpoint file;
+    its weights, config and task are enough (a ``best.pt`` slimmed of its optimizer state is accepted)."""
+    from .loop import load_checkpoint
+
+    return load_checkpoint(path / "best.pt" if path.is_dir() and (path / "best.pt").exists() else path,
+                           weights_only=True)
+
+
 def _model_from_checkpoint(path, device, *, lm: bool = False):
     """``(model, tokenizer, checkpoint)`` of a run folder (its best.pt, else last.pt) or a checkpoint file, in eval
     mode; the tokenizer is ``None`` for a classifier, which ``lm=True`` refuses."""
     from ..data.text import tokenizer_from_state
     from ..registry import create
-    from .loop import load_checkpoint
 
     path = Path(path)
-    ckpt = load_checkpoint(path / "best.pt" if path.is_dir() and (path / "best.pt").exists() else path,
-                               weights_only=True)
+    ckpt = _best_checkpoint(path)
     tok = tokenizer_from_state(ckpt["tokenizer"]) if "tokenizer" in ckpt else None
     if tok is None and lm:
         raise ValueError(f"{path} holds a {ckpt['model_name']!r} model trained on {ckpt['task']!r}, not a language "

@@ -80,6 +80,13 @@ def _parse(value: str):
     return {"true": True, "false": False, "none": None}.get(value.lower(), value)
 
 
+def _compile_backends() -> list:
+    """The names ``train.compile`` may take besides ``true``/``false``: torch.compile's registered backends."""
+    import torch._dynamo
+
+    return torch._dynamo.list_backends(exclude_tags=())
+
+
 #: What each train key must be (checked for every config, named or overridden).
 _TRAIN_RULES = {"batch": ("a positive int", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
                 "epochs": ("a positive int", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
@@ -98,12 +105,6 @@ _TRAIN_RULES = {"batch": ("a positive int", lambda v: isinstance(v, int) and not
                                 and not isinstance(v, bool) and 0 <= v <= 1),
                 "rate_weight": ("a finite number >= 0", lambda v: isinstance(v, (int, float))
                                 and not isinstance(v, bool) and 0 <= v < float("inf"))}
-
-def _compile_backends() -> list:
-    import torch._dynamo
-
-    return torch._dynamo.list_backends(exclude_tags=())
-
 
 #: Numeric settings of a run, with Lightning's names: float32; float32 with TF32 matmuls (CUDA); autocast to
 #: bfloat16; autocast to float16 with a GradScaler (CUDA).
