@@ -122,14 +122,14 @@ def test_the_shipped_kjv_model_loads_and_writes_english():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, task, accuracy, max_errors", [("spikingssm-smnist", "smnist", 0.993, 12),
+@pytest.mark.parametrize("name, task, accuracy, max_errors", [("spikingssm-smnist", "smnist", 0.993, 10),
                                                               ("spikingssm-psmnist", "psmnist", 0.981, 30)])
 def test_the_shipped_mnist_models_classify_digits_they_never_saw(name, task, accuracy, max_errors):
     """The shipped SpikingSSM sMNIST and psMNIST models (100 epochs each, 99.55 % and 98.38 % on the MNIST test
     set; RESULTS.md) on the first 500 images of the embedded subset, which are MNIST test images (never trained
     on). The subset is harder than the whole test set: the models err on 0.7 % and 2.4 % of its 1,000 images
     (``eval --pretrained NAME`` without ``--data-dir``, RESULTS.md). At those rates 500 images hold ~3.5 and ~12
-    errors, and ``max_errors`` or more has probability ~3e-4 and ~6e-6 (binomial), while chance is 90 % errors.
+    errors, and ``max_errors`` or more has probability ~3e-3 and ~6e-6 (binomial), while chance is 90 % errors.
     Their spikes are sparse, as trained: per-layer rates far below the 50 % of an untrained net's."""
     from snn_ssm.metrics import SpikeRateMonitor
     from snn_ssm.training.loop import build_task
