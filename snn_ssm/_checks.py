@@ -12,8 +12,8 @@ import math
 
 import torch
 
-__all__ = ["check_tensor", "check_sequence", "check_finite", "checked", "positive_int", "positive_number", "in_range",
-           "one_of"]
+__all__ = ["check_tensor", "check_sequence", "check_finite", "checked", "trusted", "positive_int", "positive_number",
+           "in_range", "one_of"]
 
 _depth = 0  # > 0 while an snn_ssm caller has checked its input: nested modules trust what they are given
 
@@ -29,12 +29,18 @@ def checked():
         _depth -= 1
 
 
+def trusted(x: torch.Tensor) -> bool:
+    """Whether value checks of ``x`` (full reductions, a device→host synchronisation on a GPU) are skipped: inside
+    :func:`checked`, where the caller has checked what it passes down; under torch.compile, since a compiled model
+    trusts its input (the check would break the graph and wait for the device at every call); and while a CUDA graph
+    is being captured, which forbids synchronising."""
+    return torch.compiler.is_compiling() or bool(_depth) or (x.is_cuda and torch.cuda.is_current_stream_capturing())
+
+
 def check_finite(x: torch.Tensor, name: str) -> None:
-    """Raise ``ValueError`` if ``x`` holds NaN or Inf (skipped inside :func:`checked`, where the caller has
-    checked what it passes down, and under torch.compile: a compiled model trusts its input, since the check would
-    break the graph and wait for the device at every call)."""
-    if torch.compiler.is_compiling() or _depth or (x.is_cuda and torch.cuda.is_current_stream_capturing()):
-        return  # (and while a CUDA graph is being captured, which forbids synchronising)
+    """Raise ``ValueError`` if ``x`` holds NaN or Inf (unless :func:`trusted`)."""
+    if trusted(x):
+        return
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or Inf; spiking neurons reject non-finite input")
 

@@ -51,6 +51,35 @@ def test_backbone_trains_on_cuda():
     assert torch.isfinite(loss)
 
 
+def test_a_listops_training_step_from_a_cpu_batch_never_waits_for_the_gpu(tmp_path):
+    """The CLI's step on a ListOps batch as collated on the CPU (tokens, labels, lengths): the batch goes over through
+    pinned memory, the lengths are checked on the CPU, and nothing in forward, backward or the AdamW step makes the
+    host wait for the GPU (``set_sync_debug_mode("error")`` raises at any synchronising call)."""
+    from snn_ssm.data.listops import VOCAB, ListOps
+    from snn_ssm.training.loop import _forward
+
+    ds = ListOps("train", tmp_path, sizes=(8, 2, 2), min_length=20, max_length=120)
+    batch = ListOps.collate([ds[i] for i in range(4)])
+    torch.manual_seed(0)
+    model = SpikingSSM(len(VOCAB), 10, d_model=32, n_layers=2, encoder="embedding", bidirectional=True).cuda()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for _ in range(2):  # the first step compiles kernels and makes the optimizer state
+        out, y = _forward(model, batch, "cuda")
+        torch.nn.functional.cross_entropy(out, y).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        out, y = _forward(model, batch, "cuda")
+        loss = torch.nn.functional.cross_entropy(out, y)
+        loss.backward()
+        opt.step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(loss) and out.shape == (4, 10) and y.device.type == "cuda"
+
+
 def test_adapters_on_cuda():
     pytest.importorskip("spikingjelly.activation_based")
     pytest.importorskip("snntorch")

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .. import _checks
+from .._transfer import to_device
 from ..registry import register
 from ..blocks import ResidualBlock, S4DLayer, SpikingS4D
 from ..layers.norm import ChannelNorm
@@ -16,7 +17,8 @@ class SequenceClassifier(nn.Module):
     """Encoder → ``n_layers`` × ResidualBlock(layer) → mean over time → Linear decoder.
 
     Input is ``[T, B, d_input]`` floats (``encoder="linear"``) or ``[T, B]`` token ids (``encoder="embedding"``);
-    output is ``[B, d_output]`` logits. ``lengths`` ``[B]`` restricts the mean to each sequence's valid steps.
+    output is ``[B, d_output]`` logits. ``lengths`` ``[B]`` restricts the mean to each sequence's valid steps
+    (give them on the CPU: their check then costs the GPU no synchronisation).
     ``wrap=False`` takes the factory's modules as whole blocks (with their own residual and norms), and
     ``final_norm`` normalises the stream after the last block.
 
@@ -57,15 +59,25 @@ class SequenceClassifier(nn.Module):
                 raise ValueError(f"x must have layout [T, B] with T >= 1, got shape {tuple(x.shape)}")
             if x.device != self.encoder.weight.device:
                 raise ValueError(f"x is on {x.device} but the model's parameters are on {self.encoder.weight.device}")
-            vocab = self.encoder.num_embeddings
-            if x.numel() and not torch.compiler.is_compiling() and \
-                    not bool(((x >= 0) & (x < vocab)).all()):  # one synchronisation, as for float input
-                raise ValueError(f"x holds token ids outside the vocabulary [0, {vocab}): "
-                                 f"min {int(x.min())}, max {int(x.max())}")
+            if not _checks.trusted(x):
+                self.check_values(x)  # one synchronisation on a GPU, as for float input
             return self.encoder(x)
         x = _checks.check_sequence(x, "x", channels=self.encoder.in_features, like=self.encoder.weight,
                                    layout="[T, B, d_input]")
         return self.encoder(x)
+
+    def check_values(self, x: torch.Tensor) -> None:
+        """The value checks of :meth:`forward` on ``x`` wherever it is: token ids inside the vocabulary
+        (``encoder="embedding"``), or no NaN/Inf (``"linear"``); ``ValueError`` otherwise. The training loop runs
+        them on the batch while it is still on the CPU, then calls the model inside :func:`snn_ssm._checks.checked`,
+        which skips them: on a GPU each is a full reduction that makes the host wait."""
+        if self.encoder_kind == "embedding":
+            vocab = self.encoder.num_embeddings
+            if x.numel() and not bool(((x >= 0) & (x < vocab)).all()):
+                raise ValueError(f"x holds token ids outside the vocabulary [0, {vocab}): "
+                                 f"min {int(x.min())}, max {int(x.max())}")
+        elif not bool(torch.isfinite(x).all()):
+            raise ValueError("x contains NaN or Inf; spiking neurons reject non-finite input")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The residual stream after the last block, ``[T, B, d_model]``."""
@@ -87,7 +99,7 @@ class SequenceClassifier(nn.Module):
                                 f"{getattr(lengths, 'dtype', type(lengths).__name__)}")
             if lengths.shape != (B,) or bool(((lengths < 1) | (lengths > T)).any()):
                 raise ValueError(f"lengths must be [B={B}] with values in [1, T={T}], got {lengths.tolist()}")
-            mask = (torch.arange(T, device=z.device)[:, None] < lengths.to(z.device)[None]).to(z.dtype)  # (T B)
+            mask = (torch.arange(T, device=z.device)[:, None] < to_device(lengths, z.device)[None]).to(z.dtype)
             pooled = (z * mask[..., None]).sum(0) / mask.sum(0)[:, None]
         return self.decoder(pooled)
 

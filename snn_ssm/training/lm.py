@@ -9,6 +9,7 @@ import torch
 
 from ..data.text import (BPETokenizer, ByteTokenizer, TokenChunks, WordVocab, data_dir_from_env, load_kjv,
                          load_wikitext103)
+from .._transfer import to_device
 from ..layers.soma import LIFSoma
 from ..metrics import EnergyMeter, SpikeRateMonitor
 
@@ -79,7 +80,7 @@ def detach_state(state):
 
 def lm_loss(model, batch, device, state=None, carry: bool = False):
     """``(mean NLL per token, state after the batch or None)`` for one ``([L, B], [L, B])`` batch."""
-    x, y = (t.to(device) for t in batch)
+    x, y = (to_device(t, device) for t in batch)
     if carry:
         nll, state = model(x, y, state=state, return_state=True)
         return nll.mean(), detach_state(state)

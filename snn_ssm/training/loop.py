@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from .. import param_groups
+from .. import _checks
 from .._checks import positive_number
+from .._transfer import to_device
 from ..data import ListOps, SequenceMNIST, bucket_batches, mnist_splits
 from ..data.listops import VOCAB
 from ..layers.sampler import SpikeSampler
@@ -83,7 +85,7 @@ def build_task(name: str, *, data_dir=None, cache_dir=None, listops_sizes=(96_00
                          max_length=listops_lengths[1]) for k in ("train", "val", "test")}
         for split, limit in (("train", limit_train), ("val", limit_eval), ("test", limit_eval)):
             if limit:
-                ds[split].sources, ds[split].labels = ds[split].sources[:limit], ds[split].labels[:limit]
+                ds[split].keep_first(limit)
         lengths = {k: [len(s.split()) for s in d.sources] for k, d in ds.items()}
         return Task(name, ds, ListOps.collate, *CLASSIFY_SHAPES[name], lengths)
     if name in LM_TASKS:
@@ -202,11 +204,17 @@ def precision_scope(precision: str, device):
 
 
 def _forward(model, batch, device):
-    if len(batch) == 3:
-        x, y, lengths = batch
-        return model(x.to(device), lengths.to(device)), y.to(device)
-    x, y = batch
-    return model(x.to(device)), y.to(device)
+    """The model's output and the labels on ``device``, with no step of the host waiting for the GPU: the batch's
+    values are checked on the CPU (the model's own checks, then skipped inside ``checked``), it goes over through
+    pinned memory (a plain ``.to`` would wait for the GPU's queued work), and ListOps' ``lengths`` stay on the CPU,
+    where the model checks them. So the host collates the next batch while the GPU still runs this step."""
+    x, y = batch[0], batch[1]
+    check = getattr(_unwrap(model), "check_values", None)  # a classifier's; other models check their own input
+    if check is not None:
+        check(x)
+    with _checks.checked() if check is not None else contextlib.nullcontext():
+        out = model(to_device(x, device)) if len(batch) == 2 else model(to_device(x, device), batch[2])
+    return out, to_device(y, device)
 
 
 @torch.no_grad()
@@ -438,7 +446,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
         seconds_before = float(ckpt.get("train_seconds", 0.0))  # absent from runs before it was kept
         _set_rng_state(model, ckpt["rng"])
         if carry and skip:
-            carried = _to_device(ckpt.get("lm_state"), device)
+            carried = _state_to(ckpt.get("lm_state"), device)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     # train.compile: the training steps run the model through torch.compile (validation and the test stay eager)
@@ -457,7 +465,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
     def save(name, epoch, batch_in_epoch, best_val):
         if not main_proc:
             return
-        extra = {"tokenizer": task.tokenizer.state(), "lm_state": _to_device(carried, "cpu")} if lm else {}
+        extra = {"tokenizer": task.tokenizer.state(), "lm_state": _state_to(carried, "cpu")} if lm else {}
         atomic_save({"model_name": model_name, "task": task.name, "config": cfg, "data": data_options,
                      "model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
                      "scheduler": sched.state_dict(), "epoch": epoch, "batch_in_epoch": batch_in_epoch, "step": step,
@@ -572,12 +580,12 @@ def _validate(model, task, t, device, step, epoch, best, record, save, batch_in_
     return best
 
 
-def _to_device(state, device):
+def _state_to(state, device):
     if state is None:
         return None
     if isinstance(state, torch.Tensor):
         return state.to(device)
-    return type(state)(_to_device(s, device) for s in state)
+    return type(state)(_state_to(s, device) for s in state)
 
 
 def monitor_fields(rates: SpikeRateMonitor, meter: EnergyMeter, n: int, unit: str) -> dict:

@@ -6,6 +6,8 @@ import random
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from snn_ssm.data import ListOps, SequenceMNIST, bitreversal_permutation, bucket_batches, load_mnist, mnist_splits
 from snn_ssm.data import listops as lo
@@ -73,6 +75,34 @@ def test_generate_bounds_labels_uniqueness_and_determinism():
     assert max(_check_depth(lo.generate_tree(rng)[0]) for _ in range(500)) <= 11  # operators at depth <= 10
 
 
+def _encoded(ids, offsets):
+    return [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
+
+
+def test_encode_all_is_encode_on_generated_and_odd_texts():
+    texts = [s for s, _ in lo.generate(40, seed=5, min_length=10, max_length=300)]
+    odd = ["", "7", "( 3 )", "(3)", "4(5", "7 [FOO", "[MIN 12 3 ]", "4\t5", "é 3", "\x01 3", "[MAX  4 ]", " 3 ",
+           "3\n4", "[SM[MIN 3 ] ]", "X 9", "<eos> 3", "[SM 3", "[SMX", "]]", "[MI", "\x85 2", "1\x0b2", "\n",
+           "[MED", "[med 1 ]"]
+    for chunk in (1, 3, 4096):  # texts that the array path takes, and ones it hands to encode, in shared chunks
+        ids, offsets = lo.encode_all(texts + odd + texts[:3], chunk=chunk)
+        assert ids.dtype == np.uint8 and offsets[0] == 0 and offsets[-1] == len(ids)
+        assert _encoded(ids, offsets) == [lo.encode(t).tolist() for t in texts + odd + texts[:3]]
+    ids, offsets = lo.encode_all([])
+    assert len(ids) == 0 and offsets.tolist() == [0]
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a str"):
+        lo.encode_all(["1", 2])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["(", ")", " ", "  ", "]", "X", "0", "9", "[MIN", "[MAX", "[MED", "[SM", "[M",
+                                          "S", "\t", "\n", "<pad>", "ü"]), max_size=12), max_size=6))
+def test_encode_all_matches_encode_on_any_mix_of_token_pieces(pieces):
+    texts = ["".join(p) for p in pieces]
+    ids, offsets = lo.encode_all(texts, chunk=2)
+    assert _encoded(ids, offsets) == [lo.encode(t).tolist() for t in texts]
+
+
 def test_listops_cache_is_written_once_reused_and_checked(tmp_path):
     kw = dict(sizes=(30, 5, 5), seed=1, min_length=10, max_length=60)
     train = ListOps("train", tmp_path, **kw)
@@ -81,6 +111,14 @@ def test_listops_cache_is_written_once_reused_and_checked(tmp_path):
     assert not set(train.sources) & set(test.sources)
     again = ListOps("train", tmp_path, **kw)
     assert again.sources == train.sources
+    assert [train[i][0].tolist() for i in range(30)] == [lo.encode(t).tolist() for t in train.sources]
+    assert train[-1][0].tolist() == train[29][0].tolist() and train[0][0].dtype == torch.int64
+    with pytest.raises(IndexError, match="out of range"):
+        train[30]
+    short = ListOps("train", tmp_path, **kw).keep_first(4)
+    assert len(short) == 4 and short.sources == train.sources[:4] and short[3][0].tolist() == train[3][0].tolist()
+    with pytest.raises(IndexError):
+        short[4]
     ids, labels, lengths = ListOps.collate([train[0], train[1]])
     assert ids.shape == (int(lengths.max()), 2)
     assert all(ids[lengths[b]:, b].eq(0).all() and ids[lengths[b] - 1, b] == 2 for b in range(2))  # <eos>, then pads

@@ -174,3 +174,44 @@ def test_precision_scope_autocasts_and_restores_tf32():
     with loop.precision_scope("tf32", "cpu"):
         assert torch.backends.cuda.matmul.allow_tf32
     assert torch.backends.cuda.matmul.allow_tf32 == before
+
+
+def test_the_loop_checks_a_batch_on_the_cpu_then_trusts_it_inside_the_model(monkeypatch):
+    """``_forward`` runs the classifier's value checks on the batch where it was collated (the CPU), then calls the
+    model inside ``checked()``, so the model does not check (and, on a GPU, wait) again; bad values still fail."""
+    import snn_ssm
+    from snn_ssm import _checks
+
+    tokens = snn_ssm.SpikingSSM(18, 10, d_model=8, n_layers=1, encoder="embedding")
+    floats = snn_ssm.SpikingSSM(1, 10, d_model=8, n_layers=1)
+    ids, lengths = torch.randint(0, 18, (12, 3)), torch.tensor([12, 5, 1])
+    out, y = loop._forward(tokens, (ids, torch.arange(3), lengths), "cpu")
+    assert out.shape == (3, 10) and torch.equal(y, torch.arange(3))
+    torch.testing.assert_close(out, tokens(ids, lengths))  # the same model output as a direct call
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        loop._forward(tokens, (ids.clone().fill_(18), torch.arange(3), lengths), "cpu")
+    with pytest.raises(ValueError, match="outside the vocabulary"):  # a direct call checks for itself
+        tokens(ids.clone().fill_(-1))
+    with pytest.raises(ValueError, match=r"lengths must be \[B=3\] with values in \[1, T=12\]"):
+        loop._forward(tokens, (ids, torch.arange(3), torch.tensor([13, 1, 1])), "cpu")
+    bad = torch.rand(20, 2, 1)
+    bad[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        loop._forward(floats, (bad, torch.arange(2)), "cpu")
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        floats(bad)
+    calls = []
+    check = snn_ssm.models.backbone.SequenceClassifier.check_values
+    monkeypatch.setattr(snn_ssm.models.backbone.SequenceClassifier, "check_values",
+                        lambda self, x: calls.append(x.device.type) or check(self, x))
+    loop._forward(tokens, (ids, torch.arange(3), lengths), "cpu")
+    tokens(ids)
+    assert calls == ["cpu", "cpu"]  # once from the loop, once from the direct call: never twice for one batch
+    finite = []  # the trust of every finite check of a tensor named x (the model's and its layers')
+    monkeypatch.setattr(_checks, "check_finite",
+                        lambda x, name: finite.append(_checks.trusted(x)) if name == "x" else None)
+    loop._forward(floats, (torch.rand(20, 2, 1), torch.arange(2)), "cpu")
+    under_loop, finite[:] = list(finite), []
+    floats(torch.rand(20, 2, 1))
+    assert under_loop and all(under_loop)  # the loop checked on the CPU: no check in the model reduces again
+    assert finite.count(False) == 1  # a direct call: the model's entry check, once
