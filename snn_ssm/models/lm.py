@@ -133,8 +133,15 @@ class CausalLM(nn.Module):
         ref = self.final_norm.norm.weight
         if x.device != ref.device:
             raise ValueError(f"{name} is on {x.device} but the model is on {ref.device}")
-        if x.numel() and not torch.compiler.is_compiling() and \
-                not bool(((x >= 0) & (x < self.vocab_size)).all()):  # one synchronisation where tokens enter
+        if not _checks.trusted(x):
+            self.check_values(x, name)  # one synchronisation on a GPU, where tokens enter
+
+    def check_values(self, x: torch.Tensor, name: str = "x") -> None:
+        """The value check of :meth:`forward` on token ids ``x`` wherever they are (inside the vocabulary, else
+        ``ValueError``). The training loop runs it on the batch while it is still on the CPU, then calls the model
+        inside :func:`snn_ssm._checks.checked`, which skips it: on a GPU it is a full reduction that makes the host
+        wait."""
+        if x.numel() and not bool(((x >= 0) & (x < self.vocab_size)).all()):
             raise ValueError(f"{name} holds token ids outside the vocabulary [0, {self.vocab_size})")
 
     def _output(self, h: torch.Tensor, targets: torch.Tensor | None, matmul_dtype: torch.dtype | None = None):

@@ -9,6 +9,7 @@ import torch
 
 from ..data.text import (BPETokenizer, ByteTokenizer, TokenChunks, WordVocab, data_dir_from_env, load_kjv,
                          load_wikitext103)
+from .. import _checks
 from .._transfer import to_device
 from ..layers.soma import LIFSoma
 from ..metrics import EnergyMeter, SpikeRateMonitor
@@ -80,11 +81,15 @@ def detach_state(state):
 
 def lm_loss(model, batch, device, state=None, carry: bool = False):
     """``(mean NLL per token, state after the batch or None)`` for one ``([L, B], [L, B])`` batch."""
+    inner = model.module if hasattr(model, "module") else model
+    inner.check_values(batch[0])  # on the CPU, where the batch was cut: then the model need not check on the GPU
+    inner.check_values(batch[1], "targets")
     x, y = (to_device(t, device) for t in batch)
-    if carry:
-        nll, state = model(x, y, state=state, return_state=True)
-        return nll.mean(), detach_state(state)
-    return model(x, y).mean(), None
+    with _checks.checked():
+        if carry:
+            nll, state = model(x, y, state=state, return_state=True)
+            return nll.mean(), detach_state(state)
+        return model(x, y).mean(), None
 
 
 class RateRegulariser:

@@ -75,3 +75,23 @@ def test_wikitext_folder_gives_a_word_level_task(tmp_path):
         build_lm_task("wikitext103", data_dir=tmp_path / "nowhere", seq_len=16, batch=4)
     with pytest.raises(SystemExit):
         train_main(["--model", "spikingssm", "--task", "kjv", "--quiet"])  # a classifier has no text config
+
+
+def test_lm_loss_checks_the_batch_on_the_cpu_and_the_model_trusts_it(monkeypatch):
+    from snn_ssm import _checks
+    from snn_ssm.models import SpikingSSMLM
+    from snn_ssm.training.lm import lm_loss
+
+    lm = SpikingSSMLM(256, size="tiny")
+    x, y = torch.randint(0, 256, (16, 2)), torch.randint(0, 256, (16, 2))
+    torch.testing.assert_close(lm_loss(lm, (x, y), "cpu")[0], lm(x, y).mean())
+    with pytest.raises(ValueError, match="targets holds token ids outside"):
+        lm_loss(lm, (x, y.clone().fill_(256)), "cpu")
+    with pytest.raises(ValueError, match="x holds token ids outside"):
+        lm_loss(lm, (x.clone().fill_(-1), y), "cpu")
+    seen = []
+    check = SpikingSSMLM.check_values
+    monkeypatch.setattr(SpikingSSMLM, "check_values",
+                        lambda self, t, name="x": seen.append(name) or check(self, t, name))
+    lm_loss(lm, (x, y), "cpu")
+    assert seen == ["x", "targets"] and not _checks.trusted(x)  # once each, by the loss; none inside the model
