@@ -7,10 +7,10 @@ import math
 
 import torch
 
-from ..data.text import (BPETokenizer, ByteTokenizer, TokenChunks, WordVocab, data_dir_from_env, load_kjv,
-                         load_wikitext103)
 from .. import _checks
 from .._transfer import to_device
+from ..data.text import (BPETokenizer, ByteTokenizer, TokenChunks, WordVocab, data_dir_from_env, load_kjv,
+                         load_wikitext103)
 from ..layers.soma import LIFSoma
 from ..metrics import EnergyMeter, SpikeRateMonitor
 

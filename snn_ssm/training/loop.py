@@ -14,8 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import param_groups
-from .. import _checks
+from .. import _checks, param_groups
 from .._checks import positive_number
 from .._transfer import to_device
 from ..data import ListOps, SequenceMNIST, bucket_batches, mnist_splits
