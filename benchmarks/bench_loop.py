@@ -42,10 +42,11 @@ def _before_forward(model, batch, device):
     return (model(x) if len(batch) == 2 else model(x, batch[2].to(device))), y
 
 
-def _runner(config: str, precision: str, device: str, data_dir, cache: str, listops_train: int):
+def _runner(config: str, precision: str, device: str, data_dir, cache: str, listops_train: int, batching: str):
     model_name, task_name = config.split("/")
     cfg = get_config(model_name, task_name)
-    task = build_task(task_name, data_dir=data_dir, cache_dir=cache, listops_sizes=(listops_train, 64, 64))
+    task = build_task(task_name, data_dir=data_dir, cache_dir=cache, listops_sizes=(listops_train, 64, 64),
+                      listops_batching=batching)
     torch.manual_seed(0)
     model = make_model(model_name, task, cfg["model"]).to(device)
     ds = task.datasets["train"]
@@ -87,6 +88,8 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--data-dir", default=None, help="MNIST IDX folder (default: $SNN_SSM_DATA or the embedded subset)")
     p.add_argument("--cache-dir", default=None, help="ListOps cache (default: a temporary folder)")
     p.add_argument("--listops-train", type=int, default=3000, help="ListOps training texts to generate")
+    p.add_argument("--listops-batching", choices=("random", "bucket"), default="random",
+                   help="as the CLI's option (bucket: as the SpikingSSM ListOps run of RESULTS.md)")
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--repeats", type=int, default=3)
@@ -97,7 +100,7 @@ def main(argv=None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         for config in args.configs:
             run, batch = _runner(config, args.precision, args.device, args.data_dir, args.cache_dir or tmp,
-                                 args.listops_train)
+                                 args.listops_train, args.listops_batching)
             for path in ("before", "now"):
                 run(path, args.warmup)
             times = {"before": [], "now": []}
@@ -107,10 +110,11 @@ def main(argv=None) -> list[dict]:
             for path in ("before", "now"):
                 ms = statistics.median(times[path])
                 rows.append({"config": config, "path": path, "precision": args.precision, "batch": batch,
+                             "batching": args.listops_batching if "listops" in config else "random",
                              "ms_per_step": ms, "speedup": statistics.median(times["before"]) / ms})
                 print(f"{config:22s} {path:6s} {ms:8.2f} ms/step  x{rows[-1]['speedup']:.2f}", flush=True)
     columns = {"config": ("config", "{}"), "input path": ("path", "{}"), "precision": ("precision", "{}"),
-               "batch": ("batch", "{}"), "ms/step (wall)": ("ms_per_step", "{:.2f}"),
+               "batch": ("batch", "{}"), "batches": ("batching", "{}"), "ms/step (wall)": ("ms_per_step", "{:.2f}"),
                "x before": ("speedup", "{:.2f}")}
     write(args, "loop", "the CLI's training step on real batches", "Training loop step time", columns, rows)
     return rows

@@ -20,7 +20,10 @@ __all__ = ["train_main", "eval_main", "info_main", "generate_main", "export_main
 
 #: The options that decide which data a run trains on, with their defaults (stored in every checkpoint).
 DATA_DEFAULTS = {"data_dir": None, "listops_sizes": [96_000, 2_000, 2_000], "listops_lengths": [500, 2000],
-                 "limit_train": None, "limit_eval": None, "tokenizer": "byte", "bpe_vocab": 8192}
+                 "listops_batching": "random", "limit_train": None, "limit_eval": None, "tokenizer": "byte",
+                 "bpe_vocab": 8192}
+#: What a run stored before an option existed: the behaviour it ran with (ListOps runs before 2026-12-07 bucketed).
+_DATA_BEFORE = {"listops_batching": "bucket"}
 
 
 def _task_args(p):
@@ -37,6 +40,10 @@ def _task_args(p):
                    help="default: 96000 2000 2000")
     p.add_argument("--listops-lengths", type=int, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="default: 500 2000")
+    p.add_argument("--listops-batching", choices=("random", "bucket"), default=None,
+                   help="random (default, as the official LRA/S4 pipeline): random batches padded to their longest "
+                        "text; bucket: texts of similar length together, about half the work per epoch, but a "
+                        "bidirectional model's outputs depend on padding, so it trains a different model")
     p.add_argument("--limit-train", type=int, default=None, help="use only the first N training examples")
     p.add_argument("--limit-eval", type=int, default=None, help="use only the first N validation/test examples")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -52,6 +59,8 @@ def _data_options(args, stored: dict | None = None, strict: bool = True) -> dict
     ``strict`` (a resume) a command-line value that differs from the stored one is refused, except the folder,
     which may move between machines."""
     given = _given_data(args)
+    if stored is not None:
+        stored = {**_DATA_BEFORE, **stored}
     if not given.get("data_dir") and os.environ.get("SNN_SSM_DATA") and not (stored or {}).get("data_dir"):
         given["data_dir"] = os.environ["SNN_SSM_DATA"]
     if stored is not None and strict:
@@ -110,7 +119,7 @@ def _build_task(args, name, data: dict, train_cfg: dict):
                       listops_sizes=data["listops_sizes"], listops_lengths=data["listops_lengths"],
                       limit_train=data["limit_train"], limit_eval=data["limit_eval"],
                       seq_len=train_cfg.get("seq_len"), batch=train_cfg["batch"], tokenizer=data["tokenizer"],
-                      bpe_vocab=data["bpe_vocab"])
+                      bpe_vocab=data["bpe_vocab"], listops_batching=data["listops_batching"])
 
 
 def _build_model(model_name: str, task, model_cfg: dict):

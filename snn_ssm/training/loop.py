@@ -61,9 +61,14 @@ def make_model(model_name: str, task: Task, model_cfg: dict):
 def build_task(name: str, *, data_dir=None, cache_dir=None, listops_sizes=(96_000, 2_000, 2_000),
                listops_lengths=(500, 2000), limit_train: int | None = None, limit_eval: int | None = None,
                seq_len: int | None = None, batch: int | None = None, tokenizer: str = "byte",
-               bpe_vocab: int = 8192) -> Task:
+               bpe_vocab: int = 8192, listops_batching: str = "random") -> Task:
     """The datasets of ``name``; ``limit_train``/``limit_eval`` keep only the first examples (quick runs). Text
     tasks (``kjv``, ``wikitext103``: :func:`snn_ssm.training.lm.build_lm_task`) also need ``seq_len`` and ``batch``.
+
+    ``listops_batching``: ``"random"`` (the official LRA/S4 pipeline: training batches drawn at random, evaluation
+    batches in the split's order, each padded to its longest text) or ``"bucket"`` (texts of similar length batched
+    together: little padding, about half the work per epoch; but a bidirectional layer reads a text's padding
+    before the text itself, so its outputs depend on the padding and this trains a different model).
 
     Examples::
 
@@ -85,7 +90,10 @@ def build_task(name: str, *, data_dir=None, cache_dir=None, listops_sizes=(96_00
         for split, limit in (("train", limit_train), ("val", limit_eval), ("test", limit_eval)):
             if limit:
                 ds[split].keep_first(limit)
-        lengths = {k: [len(s.split()) for s in d.sources] for k, d in ds.items()}
+        if listops_batching not in ("random", "bucket"):
+            raise ValueError(f"listops_batching must be 'random' or 'bucket', got {listops_batching!r}")
+        lengths = ({k: [len(s.split()) for s in d.sources] for k, d in ds.items()} if listops_batching == "bucket"
+                   else None)
         return Task(name, ds, ListOps.collate, *CLASSIFY_SHAPES[name], lengths)
     if name in LM_TASKS:
         return build_lm_task(name, data_dir=data_dir, cache_dir=cache_dir, tokenizer=tokenizer, bpe_vocab=bpe_vocab,

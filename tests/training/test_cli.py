@@ -77,6 +77,40 @@ def test_listops_trains_from_a_generated_cache(tmp_path):
     assert report["test"]["examples"] == 16
 
 
+def test_listops_batching_is_random_by_default_stored_and_a_run_before_it_keeps_buckets(tmp_path, capsys):
+    """New runs batch ListOps as the official pipeline does (random batches padded to their longest text) and store
+    it; a checkpoint from before the option (no ``listops_batching`` in its data) resumes with the length buckets
+    it trained with; a resume cannot switch."""
+    from snn_ssm.training import loop
+
+    data = ["--cache-dir", str(tmp_path / "cache"), "--listops-sizes", "96", "16", "16",
+            "--listops-lengths", "10", "80"]
+    batched = []
+    original = loop.epoch_batches
+    def loop_batches(*a, lengths=None, **k):
+        batched.append(lengths is not None)
+        return original(*a, lengths=lengths, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(loop, "epoch_batches", loop_batches)
+        train_main(["--model", "s4d", "--task", "listops", *TINY, *data, "--out", str(tmp_path / "r"),
+                    "--max-steps", "3"])
+        ckpt = torch.load(tmp_path / "r" / "last.pt", weights_only=False)
+        assert ckpt["data"]["listops_batching"] == "random" and not any(batched)
+        del ckpt["data"]["listops_batching"]  # as a run from before the option stored it
+        torch.save(ckpt, tmp_path / "r" / "last.pt")
+        batched.clear()
+        train_main(["--resume", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "cache"), "--max-steps", "4"])
+        assert batched and all(batched)  # buckets, as that run trained
+    assert torch.load(tmp_path / "r" / "last.pt", weights_only=False)["data"]["listops_batching"] == "bucket"
+    with pytest.raises(SystemExit) as e:
+        train_main(["--resume", str(tmp_path / "r"), "--listops-batching", "random"])
+    assert e.value.code == 2 and "--listops-batching (bucket -> random)" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="listops_batching must be 'random' or 'bucket'"):
+        loop.build_task("listops", cache_dir=tmp_path / "cache", listops_sizes=(96, 16, 16), listops_lengths=(10, 80),
+                        listops_batching="sorted")
+
+
 def test_user_errors_are_one_line(tmp_path, capsys):
     for argv, message in (
             (["--model", "resnet"], "invalid choice"),
