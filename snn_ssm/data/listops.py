@@ -95,9 +95,8 @@ def encode_all(texts, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     followed by ``<eos>``) and ``offsets`` ``[len(texts) + 1]``: text ``i`` is ``ids[offsets[i]:offsets[i + 1]]``.
 
     Texts in the generator's alphabet (its tokens and parentheses, separated by spaces) are encoded ``chunk`` at a
-    time with array operations on their bytes, not a Python loop per token (the 96k training texts in 4 s on two
-    CPU cores, against 10 s text by text); any other text (an unknown token, a tab) goes to :func:`encode`, so the
-    result is always its result.
+    time with array operations on their bytes, not a Python loop per token; any other text (an unknown token, a
+    tab) goes to :func:`encode`, so the result is always its result.
 
     Examples::
 
