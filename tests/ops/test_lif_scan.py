@@ -3,7 +3,7 @@ import logging
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from snn_ssm.ops import available, lif_scan, lif_scan_ref, use_backend
 from snn_ssm.functional.lif import SomaOptions
@@ -41,7 +41,12 @@ def compare(backend, T, B, C, dtype=torch.float32, device="cpu", noncontiguous=F
     tol = {torch.float32: dict(rtol=1e-4, atol=1e-5), torch.float64: dict(rtol=1e-10, atol=1e-12)}.get(
         dtype, dict(rtol=2e-2, atol=2e-3))  # half precision: gradients are rounded to the input's dtype
     for name, a, b in zip(("y", "v0", "beta", "v_th", "skip_input", "skip_weight"), gk, g_ref):
-        torch.testing.assert_close(a, b, msg=name, **tol)
+        # float32: the sigmoid surrogate's α·σ·(1 − σ) deep in its tail computes 1 − σ with an absolute error of up to
+        # 2^-24, which the chain rule multiplies by the same factors (α, k, y, upstream gradients) that set the
+        # gradient's size: so the error of an entry is bounded relative to the largest entry, not to itself (found
+        # by the fuzz test: v_th's gradient 2.2e-5 in the reference, 1.2e-5 in float64 and numba, largest 6.5)
+        scale = max(1.0, float(b.abs().max())) if dtype == torch.float32 and b.numel() else 1.0
+        torch.testing.assert_close(a, b, msg=name, rtol=tol["rtol"], atol=tol["atol"] * scale)
 
 
 OPTIONS = [dict(reset=r, grad_mode=m, detach_reset=d, surrogate=sg)
@@ -125,6 +130,8 @@ FUZZ = dict(T=st.integers(1, 70), B=st.integers(1, 4), C=st.integers(1, 80),
 def test_fuzz_against_reference(backend):
     @settings(max_examples=40, deadline=None)
     @given(**FUZZ)
+    @example(T=1, B=1, C=45, reset="hard", grad_mode="bptt", detach=False, surrogate="sigmoid", v_reset=0.0,
+             skip=False)  # a sigmoid-tail gradient (see compare's tolerance)
     def check(T, B, C, reset, grad_mode, detach, surrogate, v_reset, skip):
         compare(backend, T, B, C, device="cpu" if backend == "numba" else "cuda", reset=reset,
                 grad_mode=grad_mode, detach_reset=detach, surrogate=surrogate, v_reset=v_reset, skip=skip)
