@@ -2,7 +2,6 @@
 consecutive chunks for truncated BPTT), perplexity and bits per byte, and the spike-rate regulariser."""
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
@@ -12,7 +11,6 @@ from .._transfer import to_device
 from ..data.text import (BPETokenizer, ByteTokenizer, TokenChunks, WordVocab, data_dir_from_env, load_kjv,
                          load_wikitext103)
 from ..layers.soma import LIFSoma
-from ..metrics import EnergyMeter, SpikeRateMonitor
 
 __all__ = ["LM_TASKS", "build_lm_task", "lm_loss", "evaluate_lm", "RateRegulariser", "detach_state"]
 
@@ -146,19 +144,12 @@ def evaluate_lm(model, task, split: str, batch: int, device, *, monitor: bool = 
     """Mean NLL per token (``loss``), ``perplexity`` = e^loss, ``bits_per_byte`` (the split's NLL in bits over its
     UTF-8 bytes) and ``tokens`` on ``split``, in order (the state carried between chunks with ``carry``); with
     ``monitor``, spike rates per layer and operations/energy per token."""
-    from .loop import _batches, _unwrap, epoch_batches, monitor_fields, precision_scope
+    from .loop import _batches, epoch_batches, evaluating, precision_scope
 
-    was_training = model.training
-    model.eval()
     ds = task.datasets[split]
     batches = epoch_batches(len(ds), ds.streams, seed=0, epoch=0, shuffle=False, drop_last=False)
     total, n, state = 0.0, 0, None
-    inner = _unwrap(model)
-    rates, meter = SpikeRateMonitor(inner), EnergyMeter(inner)
-    with contextlib.ExitStack() as hooks:
-        if monitor:
-            hooks.enter_context(rates)
-            hooks.enter_context(meter)
+    with evaluating(model, monitor) as monitored:
         for b in _batches(ds, batches, task.collate):
             if carry and b[0].shape[1] != ds.streams:
                 state = None  # a short last batch is not the continuation of every row
@@ -167,11 +158,7 @@ def evaluate_lm(model, task, split: str, batch: int, device, *, monitor: bool = 
             tokens = b[1].numel()
             total += float(loss) * tokens
             n += tokens
-    model.train(was_training)
     mean = total / n
     covered = task.bytes[split] * n / max(1, ds.tokens)  # the bytes of the tokens scored
-    result = {"loss": mean, "perplexity": math.exp(min(mean, 700.0)), "bits_per_byte": total / math.log(2) / covered,
-              "tokens": n}
-    if monitor:
-        result.update(monitor_fields(rates, meter, n, "token"))
-    return result
+    return {"loss": mean, "perplexity": math.exp(min(mean, 700.0)), "bits_per_byte": total / math.log(2) / covered,
+            "tokens": n, **monitored(n, "token")}

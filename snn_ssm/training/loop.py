@@ -238,31 +238,19 @@ def evaluate(model, task: Task, split: str, batch: int, device, *, monitor: bool
     """
     if task.kind == "lm":  # perplexity and bits per byte (carry: the state runs on across chunks)
         return evaluate_lm(model, task, split, batch, device, monitor=monitor, precision=precision, carry=carry)
-    was_training = model.training
-    model.eval()
     ds = task.datasets[split]
     batches = epoch_batches(len(ds), batch, seed=0, epoch=0, shuffle=False, lengths=task.lengths.get(split),
                             drop_last=False)
-    loader = _batches(ds, batches, task.collate)
     correct, loss, n = 0, 0.0, 0
-    inner = _unwrap(model)
-    rates, meter = SpikeRateMonitor(inner), EnergyMeter(inner)
-    with contextlib.ExitStack() as hooks:
-        if monitor:
-            hooks.enter_context(rates)
-            hooks.enter_context(meter)
-        for b in loader:
+    with evaluating(model, monitor) as monitored:
+        for b in _batches(ds, batches, task.collate):
             with precision_scope(precision, device):
                 out, y = _forward(model, b, device)
             out = out.float()
             loss += float(F.cross_entropy(out, y, reduction="sum"))
             correct += int((out.argmax(-1) == y).sum())
             n += len(y)
-    model.train(was_training)
-    result = {"accuracy": correct / n, "loss": loss / n, "examples": n}
-    if monitor:
-        result.update(monitor_fields(rates, meter, n, "example"))
-    return result
+    return {"accuracy": correct / n, "loss": loss / n, "examples": n, **monitored(n, "example")}
 
 
 def load_checkpoint(path, model_name: str | None = None, *, weights_only: bool = False) -> dict:
@@ -593,6 +581,25 @@ def _state_to(state, device):
     if isinstance(state, torch.Tensor):
         return state.to(device)
     return type(state)(_state_to(s, device) for s in state)
+
+
+@contextlib.contextmanager
+def evaluating(model, monitor: bool):
+    """``model`` in eval mode for the block (its training flag restored after, also on an error), with spike-rate
+    and energy hooks on its layers when ``monitor``. Yields ``monitored(n, unit)``: after the block, the monitors'
+    entries of a result for ``n`` examples or tokens (``unit``), or ``{}`` without ``monitor``."""
+    was_training = model.training
+    inner = _unwrap(model)
+    rates, meter = SpikeRateMonitor(inner), EnergyMeter(inner)
+    model.eval()
+    try:
+        with contextlib.ExitStack() as hooks:
+            if monitor:
+                hooks.enter_context(rates)
+                hooks.enter_context(meter)
+            yield lambda n, unit: monitor_fields(rates, meter, n, unit) if monitor else {}
+    finally:
+        model.train(was_training)
 
 
 def monitor_fields(rates: SpikeRateMonitor, meter: EnergyMeter, n: int, unit: str) -> dict:

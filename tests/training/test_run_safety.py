@@ -215,3 +215,21 @@ def test_the_loop_checks_a_batch_on_the_cpu_then_trusts_it_inside_the_model(monk
     floats(torch.rand(20, 2, 1))
     assert under_loop and all(under_loop)  # the loop checked on the CPU: no check in the model reduces again
     assert finite.count(False) == 1  # a direct call: the model's entry check, once
+
+
+def test_evaluating_restores_the_training_flag_and_monitors_only_when_asked():
+    import snn_ssm
+
+    model = snn_ssm.SpikingSSM(1, 10, d_model=8, n_layers=1).train()
+    with pytest.raises(RuntimeError, match="mid-evaluation"):
+        with loop.evaluating(model, monitor=False) as monitored:
+            assert not model.training
+            raise RuntimeError("mid-evaluation")
+    assert model.training  # restored on the error too
+    with loop.evaluating(model, monitor=False) as monitored:
+        model(torch.randn(2, 20, 1))
+    assert monitored(2, "example") == {}
+    with loop.evaluating(model.eval(), monitor=True) as monitored:
+        model(torch.randn(2, 20, 1))
+    fields = monitored(2, "example")
+    assert not model.training and set(fields["spike_rates"]) and "energy_uJ_per_example" in fields
