@@ -1,7 +1,7 @@
 """The fused SSM-LIF op (ops/ssm_lif) against the layers' other path (FFT convolution + LIF scan), forward and
 forward+backward, in one process, and a sweep of the CUDA kernel's lane split (lanes per neuron, forward and
-backward) and backward sub-chunk. Shapes: the bench_block example and the sMNIST and kjv language-model layers,
-N = 64 (32 complex modes per neuron), float32.
+backward) and backward sub-chunk. Shapes: the bench_block example, the sMNIST and kjv language-model layers and a
+large batch; N = 64 (32 complex modes per neuron) unless ``--N``; float32.
 
     cd benchmarks && python bench_ssm_lif.py --device cuda             # the sweep and the comparison
     cd benchmarks && python bench_ssm_lif.py --device cpu --repeats 2  # numba vs the FFT path
@@ -21,7 +21,9 @@ from snn_ssm.functional.lif import SomaOptions
 from snn_ssm.ops.ssm_lif import scan as fused_scan
 from snn_ssm.ops.ssm_lif import ssm_lif, ssm_lif_ref
 
-SHAPES = {"bench_block": (1024, 64, 256), "smnist layer": (784, 50, 400), "kjv LM layer": (512, 16, 512)}
+# "large batch": many neurons per channel, where the CPU cost model's terms per neuron dominate
+SHAPES = {"bench_block": (1024, 64, 256), "smnist layer": (784, 50, 400), "kjv LM layer": (512, 16, 512),
+          "large batch": (1024, 512, 32)}
 
 
 def problem(T, B, H, N, device):

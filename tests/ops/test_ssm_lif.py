@@ -329,7 +329,8 @@ def test_s4d_scan_custom_op_passes_opcheck():
 def test_auto_chooses_by_the_cost_model_and_never_raises():
     opts = snn_ssm.SomaOptions()
     assert fused_backend("cpu", torch.float32, opts, "auto", 16, 2, 1024) == "numba"  # few modes: fused
-    assert fused_backend("cpu", torch.float32, opts, "auto", 4096, 32, 1024) is None  # big batch, N = 64: FFT
+    assert fused_backend("cpu", torch.float32, opts, "auto", 4096, 32, 1024) == "numba"  # N = 64: fused
+    assert fused_backend("cpu", torch.float32, opts, "auto", 4096, 64, 1024) is None  # big batch, N = 128: FFT
     assert fused_backend("cpu", torch.float32, opts, "torch", 16, 2, 1024) is None
     assert fused_backend("cpu", torch.float16, opts, "numba", 16, 2, 1024) is None
     assert fused_backend("cuda", torch.float32, opts, "triton", 16, 2, 1024) is None  # no fused Triton kernel

@@ -69,8 +69,10 @@ def _plan(device_type: str, dtype: torch.dtype, kopts: KernelOptions | None, bac
 
 # CPU cost model of the two paths per channel and step, fitted to bench_block-style measurements on two cores
 # (see README.md): FFT + lif_scan ≈ A·(B·M)·log2(2T) + K·(N/2) (the kernel is built once per call), fused ≈
-# F·(B·M)·(N/2) (every neuron steps its modes).
-_CPU_FFT_PER_NEURON, _CPU_KERNEL_PER_MODE, _CPU_FUSED_PER_MODE = 7.0e-6, 4.3e-5, 3.0e-6
+# F·(B·M)·(N/2) (every neuron steps its modes). F halved on 2026-12-07 with the fused backward (its dendrite
+# adjoint vectorised: fwd+bwd 0.49-0.51x, bench_ssm_lif side by side): at N = 64 the fused pass now wins at any
+# batch; at N = 128 and a large batch the model picks the FFT path, where the two measured within 3 %.
+_CPU_FFT_PER_NEURON, _CPU_KERNEL_PER_MODE, _CPU_FUSED_PER_MODE = 7.0e-6, 4.3e-5, 1.5e-6
 
 
 #: Whether ``auto`` takes the CuPy kernel on CUDA (faster than the FFT path at every shape measured, half its

@@ -139,6 +139,9 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int, soma: 
             hi_ = np.empty((modes, width), dtype=x.dtype)
             acc = np.empty(width, dtype=x.dtype)
             gy = np.empty(width, dtype=x.dtype)
+            g2 = np.empty(width, dtype=x.dtype)
+            lam_r = np.empty(width, dtype=x.dtype)  # λ_t of one mode, before the step back
+            lam_i = np.empty(width, dtype=x.dtype)
             for ch in range(n_chunks - 1, -1, -1):
                 t0 = ch * CHUNK
                 t1 = min(t0 + CHUNK, T)
@@ -177,21 +180,30 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int, soma: 
                         gd[w] += gy[w] * xt[w]
                         if has_extra:
                             g_extra[t, lo + w] = gy[w]
+                    for w in range(width):
+                        g2[w] = gy[w] + gy[w]
                     for j in range(modes):  # the dendrite's adjoint: λ_t = ∂L/∂h_t, then λ_{t-1} = conj(Ā) λ_t
+                        # Three loops over the block's neurons, each with few arrays, so that LLVM vectorises
+                        # them (one loop touching all twenty arrays stays scalar, 3.5x slower); every sum keeps
+                        # its order, so the results are the one-loop form's bit for bit.
                         for w in range(width):
-                            g2 = gy[w] + gy[w]
-                            pr = lr[j, w] + g2 * cr[j, w]  # + 2 g_y conj(C)
-                            pi = li[j, w] - g2 * ci[j, w]
-                            gc_r[j, w] += g2 * hs_r[i + 1, j, w]  # + 2 g_y conj(h_t)
-                            gc_i[j, w] -= g2 * hs_i[i + 1, j, w]
+                            pr = lr[j, w] + g2[w] * cr[j, w]  # + 2 g_y conj(C)
+                            pi = li[j, w] - g2[w] * ci[j, w]
+                            lam_r[w] = pr
+                            lam_i[w] = pi
                             gxt[w] += pr * br[j, w] + pi * bi[j, w]  # Re(λ conj(B̄))
+                            lr[j, w] = pr * ar[j, w] + pi * ai[j, w]  # λ conj(Ā)
+                            li[j, w] = pi * ar[j, w] - pr * ai[j, w]
+                        for w in range(width):
+                            pr, pi = lam_r[w], lam_i[w]
                             gb_r[j, w] += pr * xt[w]
                             gb_i[j, w] += pi * xt[w]
                             hpr, hpi = hs_r[i, j, w], hs_i[i, j, w]
                             ga_r[j, w] += pr * hpr + pi * hpi  # λ conj(h_{t-1})
                             ga_i[j, w] += pi * hpr - pr * hpi
-                            lr[j, w] = pr * ar[j, w] + pi * ai[j, w]  # λ conj(Ā)
-                            li[j, w] = pi * ar[j, w] - pr * ai[j, w]
+                        for w in range(width):
+                            gc_r[j, w] += g2[w] * hs_r[i + 1, j, w]  # + 2 g_y conj(h_t)
+                            gc_i[j, w] -= g2[w] * hs_i[i + 1, j, w]
             g_v0[lo:hi] = gv
             g_h0r[:, lo:hi] = lr
             g_h0i[:, lo:hi] = li
