@@ -41,16 +41,17 @@ def _gather_all(A_r, A_i, B_r, B_i, C_r, C_i, channels, M, lo, hi):
 
 
 @numba.njit(inline="always")
-def _advance(ar, ai, br, bi, cr, ci, hr, hi_, xt, acc, width, zero):
-    """The modes of a block one step on: ``h ← Ā h + B̄ x`` in place; ``acc = Re Σ C h`` per neuron."""
+def _advance(ar, ai, br, bi, cr, ci, hr, hi_, xt, acc, width, zero, out_r, out_i):
+    """The modes of a block one step on: ``out = Ā h + B̄ x`` (``out`` may be ``h`` itself); ``acc = Re Σ C out``
+    per neuron."""
     for w in range(width):
         acc[w] = zero
     for j in range(hr.shape[0]):
         for w in range(width):
             r = ar[j, w] * hr[j, w] - ai[j, w] * hi_[j, w] + br[j, w] * xt[w]
             i = ar[j, w] * hi_[j, w] + ai[j, w] * hr[j, w] + bi[j, w] * xt[w]
-            hr[j, w] = r
-            hi_[j, w] = i
+            out_r[j, w] = r
+            out_i[j, w] = i
             acc[w] += cr[j, w] * r - ci[j, w] * i
 
 
@@ -80,7 +81,7 @@ def _forward_kernel(reset: int, soma: bool = True):
                     ck_hr[t // CHUNK, :, lo:hi] = hr
                     ck_hi[t // CHUNK, :, lo:hi] = hi_
                 xt, st = x[t, lo:hi], spikes[t, lo:hi]
-                _advance(ar, ai, br, bi, cr, ci, hr, hi_, xt, acc, width, zero)
+                _advance(ar, ai, br, bi, cr, ci, hr, hi_, xt, acc, width, zero, hr, hi_)
                 for w in range(width):
                     y = (acc[w] + acc[w]) + d[w] * xt[w]
                     if has_extra:
@@ -135,8 +136,6 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int, soma: 
             hs_i = np.empty((CHUNK + 1, modes, width), dtype=x.dtype)
             vs = np.empty((CHUNK + 1, width), dtype=x.dtype)
             ys = np.empty((CHUNK, width), dtype=x.dtype)
-            hr = np.empty((modes, width), dtype=x.dtype)
-            hi_ = np.empty((modes, width), dtype=x.dtype)
             acc = np.empty(width, dtype=x.dtype)
             gy = np.empty(width, dtype=x.dtype)
             g2 = np.empty(width, dtype=x.dtype)
@@ -145,16 +144,14 @@ def _backward_kernel(reset: int, detach: bool, local: bool, sg_code: int, soma: 
             for ch in range(n_chunks - 1, -1, -1):
                 t0 = ch * CHUNK
                 t1 = min(t0 + CHUNK, T)
-                hr[:] = ck_hr[ch, :, lo:hi]
-                hi_[:] = ck_hi[ch, :, lo:hi]
-                hs_r[0] = hr
-                hs_i[0] = hi_
+                hs_r[0] = ck_hr[ch, :, lo:hi]
+                hs_i[0] = ck_hi[ch, :, lo:hi]
                 vs[0] = ck_v[ch, lo:hi]
                 for i in range(t1 - t0):  # recompute the chunk exactly as the forward did
                     xt = x[t0 + i, lo:hi]
-                    _advance(ar, ai, br, bi, cr, ci, hr, hi_, xt, acc, width, zero)
-                    hs_r[i + 1] = hr
-                    hs_i[i + 1] = hi_
+                    # the states straight into the chunk's buffer (no copy of the state at each step)
+                    _advance(ar, ai, br, bi, cr, ci, hs_r[i], hs_i[i], xt, acc, width, zero, hs_r[i + 1],
+                             hs_i[i + 1])
                     for w in range(width if soma else 0):
                         y = (acc[w] + acc[w]) + d[w] * xt[w]
                         if has_extra:
