@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import datetime
 import json
+import multiprocessing as mp
 import platform
 import statistics
 import time
@@ -41,6 +42,27 @@ def timed(fn, device: str, repeats: int, inner: int = 1):
             times.append(1e3 * (time.perf_counter() - t0))
     peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if device == "cuda" else float("nan")
     return statistics.median(times) / inner, peak
+
+
+def _spin():
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def spinning(n: int):
+    """``n`` processes each keeping one core busy for the duration (another job on the machine)."""
+    procs = [mp.get_context("spawn").Process(target=_spin, daemon=True) for _ in range(n)]
+    for proc in procs:
+        proc.start()
+    try:
+        if n:
+            time.sleep(0.5)  # started
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.join()
 
 
 def parser(doc: str, **extra_ints) -> argparse.ArgumentParser:

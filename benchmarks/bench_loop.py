@@ -14,7 +14,12 @@ precision's autocast, backward, AdamW step. Two input paths, alternated in one p
 Wall-clock milliseconds per step (the host's time, which is what a run takes) over ``--steps`` steps after
 ``--warmup``, the GPU synchronised before and after each timed block; medians of ``--repeats`` blocks.
 
+``--busy K`` keeps K more processes spinning on a core each beside the loop (another job on the machine), and
+``--cpu-threads`` times each of several PyTorch CPU pool sizes (the CLI takes one thread on CUDA: a pool of one
+thread per core stalls whenever a core is busy, ``bench_batch_prep.py``).
+
     cd benchmarks && python bench_loop.py --device cuda                          # ListOps and psMNIST configs
+    cd benchmarks && python bench_loop.py --device cuda --busy 0 1 --cpu-threads 16 1
     cd benchmarks && python bench_loop.py --device cpu --configs spikingssm/listops --steps 3 --warmup 1
 """
 from __future__ import annotations
@@ -27,11 +32,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _common import write
+from _common import spinning, write
 
 import snn_ssm
 from snn_ssm.data.listops import encode
 from snn_ssm.training import get_config
+from snn_ssm.training._args import set_cpu_threads
 from snn_ssm.training.loop import _forward, build_task, epoch_batches, make_model, precision_scope
 
 DEFAULT_CONFIGS = ["spikingssm/listops", "spikingssm/psmnist"]
@@ -93,28 +99,41 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--cpu-threads", type=int, nargs="+", default=None,
+                   help="PyTorch's CPU thread pool sizes to time (default: the CLI's choice, 1 on CUDA)")
+    p.add_argument("--busy", type=int, nargs="+", default=[0],
+                   help="processes spinning on a core each beside the loop (another job on the machine; default 0)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
+    pools = args.cpu_threads or [set_cpu_threads(None, args.device)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for config in args.configs:
             run, batch = _runner(config, args.precision, args.device, args.data_dir, args.cache_dir or tmp,
                                  args.listops_train, args.listops_batching)
-            for path in ("before", "now"):
-                run(path, args.warmup)
-            times = {"before": [], "now": []}
-            for _ in range(args.repeats):  # alternated, so drifting clocks hit both paths alike
-                for path in ("before", "now"):
-                    times[path].append(run(path, args.steps))
-            for path in ("before", "now"):
-                ms = statistics.median(times[path])
-                rows.append({"config": config, "path": path, "precision": args.precision, "batch": batch,
-                             "batching": args.listops_batching if "listops" in config else "random",
-                             "ms_per_step": ms, "speedup": statistics.median(times["before"]) / ms})
-                print(f"{config:22s} {path:6s} {ms:8.2f} ms/step  x{rows[-1]['speedup']:.2f}", flush=True)
+            for busy in args.busy:
+                with spinning(busy):
+                    cases = [(path, n) for n in pools for path in ("before", "now")]
+                    for path, n in cases:
+                        torch.set_num_threads(n)
+                        run(path, args.warmup)
+                    times = {case: [] for case in cases}
+                    for _ in range(args.repeats):  # alternated, so drifting clocks hit every case alike
+                        for path, n in cases:
+                            torch.set_num_threads(n)
+                            times[path, n].append(run(path, args.steps))
+                for path, n in cases:
+                    ms = statistics.median(times[path, n])
+                    rows.append({"config": config, "path": path, "precision": args.precision, "batch": batch,
+                                 "batching": args.listops_batching if "listops" in config else "random",
+                                 "threads": n, "busy": busy, "ms_per_step": ms,
+                                 "speedup": statistics.median(times["before", n]) / ms})
+                    print(f"{config:22s} {path:6s} {n:3d} threads  busy {busy}  {ms:8.2f} ms/step  "
+                          f"x{rows[-1]['speedup']:.2f}", flush=True)
     columns = {"config": ("config", "{}"), "input path": ("path", "{}"), "precision": ("precision", "{}"),
-               "batch": ("batch", "{}"), "batches": ("batching", "{}"), "ms/step (wall)": ("ms_per_step", "{:.2f}"),
+               "batch": ("batch", "{}"), "batches": ("batching", "{}"), "CPU threads": ("threads", "{}"),
+               "busy processes": ("busy", "{}"), "ms/step (wall)": ("ms_per_step", "{:.2f}"),
                "x before": ("speedup", "{:.2f}")}
     write(args, "loop", "the CLI's training step on real batches", "Training loop step time", columns, rows)
     return rows

@@ -23,6 +23,20 @@ def check_device(device: str) -> str:
     return device
 
 
+def set_cpu_threads(threads: int | None, device: str) -> int:
+    """Size PyTorch's CPU thread pool for a command on ``device`` and return the size: ``threads`` if given, else
+    one thread when the model runs on a GPU (the CPU then only prepares batches, which a pool of one thread per
+    core stalls whenever another process keeps a core busy: ``benchmarks/bench_batch_prep.py``), else PyTorch's
+    default."""
+    if threads is None:
+        if torch.device(device).type != "cuda":
+            return torch.get_num_threads()
+        threads = 1
+    positive(threads, "--cpu-threads", integer=True)
+    torch.set_num_threads(threads)
+    return threads
+
+
 def writable_folder(folder, flag: str = "--out") -> Path:
     """``folder`` created if needed and proven writable, before any work is done."""
     folder = Path(folder)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ._args import check_device, positive
+from ._args import check_device, positive, set_cpu_threads
 
 __all__ = ["train_main", "eval_main", "info_main", "generate_main", "export_main", "data_main"]
 
@@ -47,6 +47,10 @@ def _task_args(p):
     p.add_argument("--limit-train", type=int, default=None, help="use only the first N training examples")
     p.add_argument("--limit-eval", type=int, default=None, help="use only the first N validation/test examples")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--cpu-threads", type=int, default=None,
+                   help="PyTorch's CPU threads (default: 1 with a CUDA --device, where the CPU only prepares batches "
+                        "and a pool of one thread per core stalls whenever another process is busy; else PyTorch's "
+                        "default)")
 
 
 def _given_data(args) -> dict:
@@ -90,6 +94,7 @@ def _eval_pretrained(p, args) -> dict:
 
     try:
         check_device(args.device)
+        set_cpu_threads(args.cpu_threads, args.device)
         model, tok, meta = load_pretrained(args.pretrained, device=args.device)
         info = meta.get("info") or {}
         train_cfg = (info.get("config") or {}).get("train") or {}
@@ -172,6 +177,7 @@ def train_main(argv=None) -> dict:
         args.overrides = [*args.overrides, "train.compile=true"]
     try:
         check_device(args.device)
+        set_cpu_threads(args.cpu_threads, args.device)
         for flag, v in (("--max-steps", args.max_steps), ("--val-every", args.val_every),
                         ("--ckpt-every", args.ckpt_every)):
             if v is not None:
@@ -244,6 +250,7 @@ def eval_main(argv=None) -> dict:
         return _eval_pretrained(p, args)
     try:
         check_device(args.device)
+        set_cpu_threads(args.cpu_threads, args.device)
         path = Path(args.checkpoint)
         ckpt = _best_checkpoint(path)
         task = _build_task(args, ckpt["task"], _data_options(args, ckpt.get("data") or {}, strict=False),

@@ -210,18 +210,24 @@ def precision_scope(precision: str, device):
         yield
 
 
-def _forward(model, batch, device):
-    """The model's output and the labels on ``device``, with no step of the host waiting for the GPU: the batch's
-    values are checked on the CPU (the model's own checks, then skipped inside ``checked``), it goes over through
-    pinned memory (a plain ``.to`` would wait for the GPU's queued work), and ListOps' ``lengths`` stay on the CPU,
-    where the model checks them. So the host collates the next batch while the GPU still runs this step."""
-    x, y = batch[0], batch[1]
+def prepare_batch(model, batch, device):
+    """The host's share of a step before the model runs, with no wait for the GPU: the batch's values checked on the
+    CPU (the model's own checks, which :func:`_forward` then skips inside ``checked``), the inputs and labels moved
+    to ``device`` through pinned memory (a plain ``.to`` would wait for the GPU's queued work), ListOps' ``lengths``
+    left on the CPU, where the model checks them. Returns the model's arguments, the labels and whether the batch
+    was checked here."""
     check = getattr(_unwrap(model), "check_values", None)  # a classifier's; other models check their own input
     if check is not None:
-        check(x)
-    with _checks.checked() if check is not None else contextlib.nullcontext():
-        out = model(to_device(x, device)) if len(batch) == 2 else model(to_device(x, device), batch[2])
-    return out, to_device(y, device)
+        check(batch[0])
+    return (to_device(batch[0], device), *batch[2:3]), to_device(batch[1], device), check is not None
+
+
+def _forward(model, batch, device):
+    """The model's output and the labels on ``device``, with no step of the host waiting for the GPU
+    (:func:`prepare_batch`), so the host collates the next batch while the GPU still runs this step."""
+    args, y, checked = prepare_batch(model, batch, device)
+    with _checks.checked() if checked else contextlib.nullcontext():
+        return model(*args), y
 
 
 @torch.no_grad()
