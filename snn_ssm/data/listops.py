@@ -10,13 +10,17 @@ parentheses, rename ``]`` to ``X``, split on spaces, append ``<eos>``. Our vocab
 
 Unlike LRA's release, the split is reproducible: trees are drawn with ``random.Random(seed)``, de-duplicated in
 order of generation (no tree is in two splits), shuffled with the same generator and cut 96k / 2k / 2k. The splits
-are written once as ``{train,val,test}.tsv`` (``Source\\tTarget``) with a ``meta.json`` and reused.
+are written once as ``{train,val,test}.tsv`` (``Source\\tTarget``) with a ``meta.json`` and reused; each split's
+first load also writes it encoded (``{split}.npz``: token ids, offsets, labels, text lengths, and the checksum of
+the TSV it came from), which later loads read instead of the texts.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import zipfile
 from pathlib import Path
 from statistics import median
 
@@ -243,6 +247,36 @@ def generate(n: int, seed: int = 0, *, min_length: int = 500, max_length: int = 
     return items
 
 
+_ENCODED_KEYS = ("tsv_md5", "ids", "offsets", "labels", "pieces")
+
+
+def _read_encoded(path: Path, checksum: str | None):
+    """``(ids, offsets, labels, pieces)`` from a split's ``.npz`` if it was written from the TSV with ``checksum``
+    and is whole (its arrays agree in size; the zip's CRCs are checked as it is read); else ``None``."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if set(f.files) != set(_ENCODED_KEYS) or str(f["tsv_md5"]) != checksum:
+                return None
+            ids, offsets, labels, pieces = (f[k] for k in _ENCODED_KEYS[1:])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    n = len(labels)
+    if ids.dtype != np.uint8 or offsets.shape != (n + 1,) or pieces.shape != (n,) or offsets[-1] != len(ids):
+        return None
+    return ids, offsets, labels.astype(np.int64), pieces
+
+
+def _write_encoded(path: Path, checksum: str, ids, offsets, labels, pieces) -> None:
+    """Write a split's ``.npz`` whole or not at all (a read-only cache is left as it is)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, tsv_md5=np.array(checksum), ids=ids, offsets=offsets, labels=labels, pieces=pieces)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
 class ListOps(torch.utils.data.Dataset):
     """One split of ListOps from ``cache_dir`` (generated there on first use): items ``(tokens [L], label)``.
 
@@ -279,26 +313,52 @@ class ListOps(torch.utils.data.Dataset):
                 (folder / f"{name}.tsv").write_text(text)
                 meta[f"{name}_md5"] = hashlib.md5(text.encode()).hexdigest()
             (folder / "meta.json").write_text(json.dumps(meta, indent=1))
-        stored = json.loads((folder / "meta.json").read_text())
-        path = folder / f"{split}.tsv"
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: delete {folder} to regenerate the ListOps cache")
-        text = path.read_text()
-        if hashlib.md5(text.encode()).hexdigest() != stored.get(f"{split}_md5"):
-            raise ValueError(f"{path} does not match its checksum in meta.json (edited or truncated): delete "
-                             f"{folder} to regenerate it")
-        lines = text.splitlines()[1:]
-        self.sources = [line.rsplit("\t", 1)[0] for line in lines]
-        self.labels = torch.tensor([int(line.rsplit("\t", 1)[1]) for line in lines], dtype=torch.int64)
         self.folder = folder
-        # encoded once here, not per item: encoding a batch of 32 texts in Python costs milliseconds of host time
-        # at every training step
-        self._ids, self._offsets = encode_all(self.sources)
+        self._checksum = json.loads((folder / "meta.json").read_text()).get(f"{split}_md5")
+        self._tsv = folder / f"{split}.tsv"
+        # the splits encoded once, beside their TSV, so a run does not re-read and re-encode 96k texts (seconds)
+        encoded = _read_encoded(folder / f"{split}.npz", self._checksum)
+        if encoded is None:
+            self._sources, labels = self._read_tsv()
+            self._ids, self._offsets = encode_all(self._sources)
+            self.labels = torch.tensor(labels, dtype=torch.int64)
+            self._pieces = np.array([len(s.split()) for s in self._sources], dtype=np.int64)
+            _write_encoded(folder / f"{split}.npz", self._checksum, self._ids, self._offsets, self.labels.numpy(),
+                           self._pieces)
+        else:
+            self._sources = None  # read from the TSV when asked for
+            self._ids, self._offsets, labels, self._pieces = encoded
+            self.labels = torch.from_numpy(labels)
+
+    def _read_tsv(self) -> tuple[list[str], list[int]]:
+        if not self._tsv.exists():
+            raise FileNotFoundError(f"{self._tsv} is missing: delete {self.folder} to regenerate the ListOps cache")
+        text = self._tsv.read_text()
+        if hashlib.md5(text.encode()).hexdigest() != self._checksum:
+            raise ValueError(f"{self._tsv} does not match its checksum in meta.json (edited or truncated): delete "
+                             f"{self.folder} to regenerate it")
+        rows = [line.rsplit("\t", 1) for line in text.splitlines()[1:]]
+        return [source for source, _ in rows], [int(label) for _, label in rows]
+
+    @property
+    def sources(self) -> list[str]:
+        """The texts (read from the cached TSV on first use)."""
+        if self._sources is None:
+            self._sources = self._read_tsv()[0][:len(self)]
+        return self._sources
+
+    @property
+    def piece_counts(self) -> np.ndarray:
+        """Each text's length in whitespace-separated pieces (its tokens and parentheses: ``len(text.split())``),
+        which ``--listops-batching bucket`` sorts by."""
+        return self._pieces
 
     def keep_first(self, n: int) -> "ListOps":
         """Keep only the first ``n`` examples (quick runs); returns the dataset."""
         n = max(0, min(int(n), len(self)))
-        self.sources, self.labels = self.sources[:n], self.labels[:n]
+        self.labels, self._pieces = self.labels[:n], self._pieces[:n]
+        if self._sources is not None:
+            self._sources = self._sources[:n]
         self._offsets = self._offsets[:n + 1]
         self._ids = self._ids[:self._offsets[-1]]
         return self

@@ -92,8 +92,7 @@ def build_task(name: str, *, data_dir=None, cache_dir=None, listops_sizes=(96_00
                 ds[split].keep_first(limit)
         if listops_batching not in ("random", "bucket"):
             raise ValueError(f"listops_batching must be 'random' or 'bucket', got {listops_batching!r}")
-        lengths = ({k: [len(s.split()) for s in d.sources] for k, d in ds.items()} if listops_batching == "bucket"
-                   else None)
+        lengths = ({k: d.piece_counts.tolist() for k, d in ds.items()} if listops_batching == "bucket" else None)
         return Task(name, ds, ListOps.collate, *CLASSIFY_SHAPES[name], lengths)
     if name in LM_TASKS:
         return build_lm_task(name, data_dir=data_dir, cache_dir=cache_dir, tokenizer=tokenizer, bpe_vocab=bpe_vocab,

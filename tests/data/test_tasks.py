@@ -84,7 +84,7 @@ def _nested_string(tree):  # the text form written as specified: each pair wrapp
     return s
 
 
-@pytest.mark.parametrize("max_depth, max_args", [(10, 10), (4, 2), (6, 3), (12, 17)])
+@pytest.mark.parametrize("max_depth, max_args", [(10, 10), (4, 2), (6, 3), (4, 17)])
 def test_generate_draws_what_generate_tree_draws_and_writes_text_and_value_in_one_walk(max_depth, max_args):
     for seed in range(3):
         slow, fast = random.Random(seed), random.Random(seed)
@@ -159,9 +159,27 @@ def test_listops_cache_is_written_once_reused_and_checked(tmp_path):
     assert all(ids[lengths[b]:, b].eq(0).all() and ids[lengths[b] - 1, b] == 2 for b in range(2))  # <eos>, then pads
     batches = bucket_batches([len(train[i][0]) for i in range(30)], 8, seed=0)
     assert sorted(i for b in batches for i in b) == list(range(30))
+    assert list(train.piece_counts) == [len(t.split()) for t in train.sources]  # what bucket batching sorts by
+    # the splits are served from their encoded .npz, written once from the checked TSV
+    encoded = train.folder / "train.npz"
+    reloaded = ListOps("train", tmp_path, **kw)
+    assert encoded.exists() and reloaded._sources is None  # a later load reads no text
+    served = [reloaded[i][0].tolist() for i in range(30)]
+    assert served == [train[i][0].tolist() for i in range(30)] and torch.equal(reloaded.labels, train.labels)
     path = train.folder / "train.tsv"
     path.write_text(path.read_text().replace("\t", "\t1", 1))
+    edited = ListOps("train", tmp_path, **kw)  # serves what was checked and encoded; the texts no longer match
+    assert [edited[i][0].tolist() for i in range(30)] == served
+    with pytest.raises(ValueError, match="checksum"):
+        _ = edited.sources
+    encoded.unlink()
     with pytest.raises(ValueError, match="checksum"):
         ListOps("train", tmp_path, **kw)
+    test_npz = test.folder / "test.npz"
+    test_npz.write_bytes(test_npz.read_bytes()[:-40])  # truncated: encoded again from the TSV
+    again_test = ListOps("test", tmp_path, **kw)
+    assert again_test.sources == test.sources and [again_test[i][0].tolist() for i in range(5)] == \
+        [test[i][0].tolist() for i in range(5)]
+    assert ListOps("test", tmp_path, **kw)._sources is None  # and rewritten whole
     with pytest.raises(ValueError, match="split must be"):
         ListOps("dev", tmp_path, **kw)
