@@ -55,7 +55,10 @@ def evaluate(tree) -> int:
     if isinstance(tree, int):
         return tree
     op, children = tree
-    args = [evaluate(c) for c in children]
+    return _apply(op, [evaluate(c) for c in children])
+
+
+def _apply(op: str, args: list[int]) -> int:
     if op == "[MIN":
         return min(args)
     if op == "[MAX":
@@ -90,13 +93,7 @@ def _write(tree, parts: list[str]) -> int:
         args.append(_write(child, parts))
         parts.append(" )")
     parts.append(" ] )")
-    if op == "[MIN":
-        return min(args)
-    if op == "[MAX":
-        return max(args)
-    if op == "[MED":
-        return int(median(args))
-    return sum(args) % 10
+    return _apply(op, args)
 
 
 def tokenize(text: str) -> list[str]:
