@@ -387,17 +387,8 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     if max_minutes is not None:
         positive_number(max_minutes, "max_minutes")
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"the run folder {out} is a file, not a folder")
-    earlier = [p for p in RUN_FILES if (out / p).exists()]
-    if main_proc and earlier and not resume:
-        if not overwrite:
-            raise ValueError(f"{out} already holds a run ({', '.join(earlier)}): continue it with --resume {out}, "
-                             f"pick another --out, or pass --overwrite to replace it")
-        for p in earlier:
-            (out / p).unlink()
     if main_proc:
-        writable_folder(out, "the run folder")
+        _prepare_run_folder(out, resume=bool(resume), overwrite=overwrite)
     t = cfg["train"]
     ckpt = load_checkpoint(resume, model_name) if resume else None
     if ckpt is not None:
@@ -433,15 +424,7 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
     seconds_before = 0.0  # training time of the parts of this run before a resume
     carried = None  # the language model's state between consecutive chunks (carry_state)
     if ckpt is not None:
-        try:
-            model.load_state_dict(ckpt["model"])
-        except RuntimeError as e:
-            raise ValueError(f"{resume}: its weights do not fit the {model_name!r} model its config describes "
-                             f"({' '.join(str(e).split())[:300]})") from None
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        if ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
+        _restore(ckpt, resume, model_name, model, opt, sched, scaler)
         start_epoch, skip, step, best = ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"], ckpt["best_val"]
         seconds_before = float(ckpt.get("train_seconds", 0.0))  # absent from runs before it was kept
         _set_rng_state(model, ckpt["rng"])
@@ -453,12 +436,8 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
     compiled = t.get("compile", False)
     step_model = model if not compiled else torch.compile(model, backend="inductor" if compiled is True else compiled)
     log_path = out / "metrics.jsonl"
-    if ckpt is not None and main_proc and log_path.exists():
-        # lines logged after the checkpoint was written belong to steps the resumed run replays: drop them
-        kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= step]
-        tmp = log_path.with_name(".metrics.jsonl.tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        os.replace(tmp, log_path)
+    if ckpt is not None and main_proc:
+        _drop_lines_after(log_path, step)
 
     data_options = data if data is not None else (ckpt or {}).get("data")
 
@@ -544,22 +523,69 @@ def train(model_name: str, task: Task, cfg: dict, out_dir, *, device: str = "cpu
             log(f"stopped after {step} steps; continue with --resume {out}")
         _close_distributed(world, owned)
         return {"stopped_at_step": step, "history": history}
-    # the report: the best checkpoint on the test split, with spike rates, operations and energy
-    best_ckpt = out / "best.pt"
-    if best_ckpt.exists():
-        _unwrap(model).load_state_dict(torch.load(best_ckpt, map_location="cpu", weights_only=False)["model"])
-    test = evaluate(_unwrap(model), task, "test", t["batch"], device, monitor=True, precision=prec, carry=carry)
     report = {"model": model_name, "task": task.name, "steps": step, "train_seconds": round(seconds(), 2),
-              "test": test, "config": cfg}
-    report.update({"best_val_loss": -best} if lm else {"best_val_accuracy": best})
-    if main_proc:
+              **({"best_val_loss": -best} if lm else {"best_val_accuracy": best})}
+    report = _test_report(_unwrap(model), task, cfg, out, device, report, write=main_proc, plots=plots, log=log)
+    _close_distributed(world, owned)
+    return report
+
+
+def _prepare_run_folder(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """``out`` ready for a run: a writable folder; a fresh run refuses one that holds a run (deletes its files with
+    ``overwrite``), a resume writes into its own."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"the run folder {out} is a file, not a folder")
+    earlier = [p for p in RUN_FILES if (out / p).exists()]
+    if earlier and not resume:
+        if not overwrite:
+            raise ValueError(f"{out} already holds a run ({', '.join(earlier)}): continue it with --resume {out}, "
+                             f"pick another --out, or pass --overwrite to replace it")
+        for p in earlier:
+            (out / p).unlink()
+    writable_folder(out, "the run folder")
+
+
+def _restore(ckpt: dict, resume, model_name: str, model, opt, sched, scaler) -> None:
+    """Load a checkpoint's weights (a clear ``ValueError`` if they do not fit), optimizer, schedule and scaler."""
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise ValueError(f"{resume}: its weights do not fit the {model_name!r} model its config describes "
+                         f"({' '.join(str(e).split())[:300]})") from None
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    if ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
+
+
+def _drop_lines_after(log_path: Path, step: int) -> None:
+    """Drop the lines a resumed run will log again: those of steps after its checkpoint."""
+    if not log_path.exists():
+        return
+    kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= step]
+    tmp = log_path.with_name(".metrics.jsonl.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, log_path)
+
+
+def _test_report(model, task: Task, cfg: dict, out: Path, device, report: dict, *, write: bool, plots: bool,
+                 log) -> dict:
+    """``report`` with the best checkpoint's test result (spike rates, operations and energy) and the config;
+    with ``write``, saved as ``report.json`` (and the plots), and logged."""
+    t = cfg["train"]
+    if (out / "best.pt").exists():
+        model.load_state_dict(torch.load(out / "best.pt", map_location="cpu", weights_only=False)["model"])
+    carry = task.kind == "lm" and bool(t.get("carry_state", False))
+    test = evaluate(model, task, "test", t["batch"], device, monitor=True, precision=str(t.get("precision", "32")),
+                    carry=carry)
+    report = {**report, "test": test, "config": cfg}
+    if write:
         (out / "report.json").write_text(json.dumps(report, indent=1))
-        if plots and not lm:
+        if plots and task.kind != "lm":
             from .plots import write_plots
 
-            write_plots(out, _unwrap(model), task, device)
+            write_plots(out, model, task, device)
         log(format_report(report))
-    _close_distributed(world, owned)
     return report
 
 
