@@ -2,6 +2,7 @@
 ``sdn-report``): each raises ``ValueError`` with a message that the command prints as ``error: ...`` (exit 2)."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -23,18 +24,23 @@ def check_device(device: str) -> str:
     return device
 
 
-def set_cpu_threads(threads: int | None, device: str) -> int:
-    """Size PyTorch's CPU thread pool for a command on ``device`` and return the size: ``threads`` if given, else
-    one thread when the model runs on a GPU (the CPU then only prepares batches, which a pool of one thread per
-    core stalls whenever another process keeps a core busy: ``benchmarks/bench_batch_prep.py``), else PyTorch's
-    default."""
-    if threads is None:
-        if torch.device(device).type != "cuda":
-            return torch.get_num_threads()
+@contextlib.contextmanager
+def cpu_threads(threads: int | None, device: str):
+    """PyTorch's CPU thread pool sized for a command on ``device`` while the block runs (restored after, so a
+    command called from Python leaves the caller's setting as it was): ``threads`` if given, else one thread when
+    the model runs on a GPU (the CPU then only prepares batches, which a pool of one thread per core stalls whenever
+    another process keeps a core busy: ``benchmarks/bench_batch_prep.py``), else PyTorch's default."""
+    if threads is None and torch.device(device).type == "cuda":
         threads = 1
-    positive(threads, "--cpu-threads", integer=True)
-    torch.set_num_threads(threads)
-    return threads
+    if threads is not None:
+        positive(threads, "--cpu-threads", integer=True)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
 
 
 def writable_folder(folder, flag: str = "--out") -> Path:

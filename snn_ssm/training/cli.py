@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ._args import check_device, positive, set_cpu_threads
+from ._args import check_device, cpu_threads, positive
 
 __all__ = ["train_main", "eval_main", "info_main", "generate_main", "export_main", "data_main"]
 
@@ -88,33 +88,39 @@ def _data_options(args, stored: dict | None = None, strict: bool = True) -> dict
 
 def _eval_pretrained(p, args) -> dict:
     """``eval --pretrained``: the file's model on the task its metadata names, in float32 (the weights as stored)."""
-    from ..models.pretrained import load_pretrained
-    from .lm import build_lm_task, evaluate_lm
-    from .loop import evaluate, format_report
+    from .loop import format_report
 
     try:
         check_device(args.device)
-        set_cpu_threads(args.cpu_threads, args.device)
-        model, tok, meta = load_pretrained(args.pretrained, device=args.device)
-        info = meta.get("info") or {}
-        train_cfg = (info.get("config") or {}).get("train") or {}
-        if "task" not in info or "batch" not in train_cfg or (tok is not None and "seq_len" not in train_cfg):
-            raise ValueError(f"{args.pretrained}: its metadata does not say which task (and batch, sequence length) "
-                             f"it was trained on (write it with `python -m snn_ssm export`)")
-        if tok is not None:
-            task = build_lm_task(info["task"], data_dir=args.data_dir, tokenizer=tok, seq_len=train_cfg["seq_len"],
-                                 batch=train_cfg["batch"], limit_eval=args.limit_eval)
-            result = evaluate_lm(model, task, args.split, train_cfg["batch"], args.device, monitor=True,
-                                 carry=bool(train_cfg.get("carry_state", False)))
-        else:
-            task = _build_task(args, info["task"], _data_options(args, info.get("data") or {}, strict=False),
-                               train_cfg)
-            result = evaluate(model, task, args.split, train_cfg["batch"], args.device, monitor=True,
-                              carry=bool(train_cfg.get("carry_state", False)))
+        with cpu_threads(args.cpu_threads, args.device):
+            result, meta, info = _evaluate_pretrained(args)
     except (ValueError, FileNotFoundError) as e:
         p.exit(2, f"error: {e}\n")
     print(format_report({"model": meta["model_name"], "task": info["task"], "test": result}))
     return result
+
+
+def _evaluate_pretrained(args):
+    """The shipped model's result on its task's ``--split``, with the file's metadata: ``(result, meta, info)``."""
+    from ..models.pretrained import load_pretrained
+    from .lm import build_lm_task, evaluate_lm
+    from .loop import evaluate
+
+    model, tok, meta = load_pretrained(args.pretrained, device=args.device)
+    info = meta.get("info") or {}
+    train_cfg = (info.get("config") or {}).get("train") or {}
+    if "task" not in info or "batch" not in train_cfg or (tok is not None and "seq_len" not in train_cfg):
+        raise ValueError(f"{args.pretrained}: its metadata does not say which task (and batch, sequence length) "
+                         f"it was trained on (write it with `python -m snn_ssm export`)")
+    carry = bool(train_cfg.get("carry_state", False))
+    if tok is not None:
+        task = build_lm_task(info["task"], data_dir=args.data_dir, tokenizer=tok, seq_len=train_cfg["seq_len"],
+                             batch=train_cfg["batch"], limit_eval=args.limit_eval)
+        result = evaluate_lm(model, task, args.split, train_cfg["batch"], args.device, monitor=True, carry=carry)
+    else:
+        task = _build_task(args, info["task"], _data_options(args, info.get("data") or {}, strict=False), train_cfg)
+        result = evaluate(model, task, args.split, train_cfg["batch"], args.device, monitor=True, carry=carry)
+    return result, meta, info
 
 
 def _build_task(args, name, data: dict, train_cfg: dict):
@@ -141,8 +147,7 @@ def _build_model(model_name: str, task, model_cfg: dict):
 
 
 def train_main(argv=None) -> dict:
-    from .configs import MODELS, PRECISIONS, TASKS, default_precision, get_config
-    from .loop import load_checkpoint, train
+    from .configs import MODELS, PRECISIONS, TASKS
 
     p = argparse.ArgumentParser(prog="python -m snn_ssm train", description="Train a model on a task with its "
                                 "named config; see snn_ssm.training.configs.")
@@ -177,50 +182,58 @@ def train_main(argv=None) -> dict:
         args.overrides = [*args.overrides, "train.compile=true"]
     try:
         check_device(args.device)
-        set_cpu_threads(args.cpu_threads, args.device)
-        for flag, v in (("--max-steps", args.max_steps), ("--val-every", args.val_every),
-                        ("--ckpt-every", args.ckpt_every)):
-            if v is not None:
-                positive(v, flag, integer=True)
-        if args.max_minutes is not None:
-            positive(args.max_minutes, "--max-minutes")
-        if args.resume:
-            ckpt = load_checkpoint(args.resume, args.model)
-            if args.task not in (None, ckpt["task"]):
-                raise ValueError(f"{args.resume} was trained on {ckpt['task']!r}, not {args.task!r}: pass "
-                                 f"--task {ckpt['task']} or leave --task out")
-            args.model, args.task = ckpt["model_name"], ckpt["task"]  # a resumed run is the run's own
-            cfg = ckpt["config"]
-            cfg["train"].setdefault("precision", "32")  # runs from before the option trained in float32
-            cfg["train"].setdefault("compile", False)  # and eagerly
-            wanted = get_config(args.model, args.task, args.overrides) if args.overrides else None
-            if wanted is not None:
-                given = dict(o.split("=", 1) for o in args.overrides)
-                changed = [k for k in given if _lookup(wanted, k) != _lookup(cfg, k)]
-                if changed:
-                    raise ValueError("--resume continues a run exactly, so it cannot apply "
-                                     + ", ".join(f"{k} ({_lookup(cfg, k)!r} -> {_lookup(wanted, k)!r})"
-                                                 for k in changed)
-                                     + ": drop them, or start a new run without --resume")
-            data = _data_options(args, ckpt.get("data") or {})
-        else:
-            args.model, args.task = args.model or "spikingssm", args.task or "smnist"
-            overrides = args.overrides
-            if not any(o.startswith("train.precision=") for o in overrides):
-                overrides = [*overrides, f"train.precision={default_precision(args.device, args.model)}"]
-            cfg = get_config(args.model, args.task, overrides)
-            data = _data_options(args)
-        if args.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        task = _build_task(args, args.task, data, cfg["train"])
-        _build_model(args.model, task, cfg["model"])  # an unknown model key fails here, with its name
-        out = args.out or (Path(args.resume).parent if args.resume and Path(args.resume).is_file() else args.resume) \
-            or Path("runs") / f"{args.model}-{args.task}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-        return train(args.model, task, cfg, out, device=args.device, resume=args.resume, max_steps=args.max_steps,
-                     max_minutes=args.max_minutes, val_every=args.val_every, ckpt_every=args.ckpt_every,
-                     progress=not args.quiet, plots=not args.no_plots, data=data, overwrite=args.overwrite)
+        with cpu_threads(args.cpu_threads, args.device):
+            return _train(args)
     except (ValueError, FileNotFoundError) as e:
         p.exit(2, f"error: {e}\n")
+
+
+def _train(args) -> dict:
+    """``train_main`` once its arguments are parsed: the run's config and data (a resume's own), then training."""
+    from .configs import default_precision, get_config
+    from .loop import load_checkpoint, train
+
+    for flag, v in (("--max-steps", args.max_steps), ("--val-every", args.val_every),
+                    ("--ckpt-every", args.ckpt_every)):
+        if v is not None:
+            positive(v, flag, integer=True)
+    if args.max_minutes is not None:
+        positive(args.max_minutes, "--max-minutes")
+    if args.resume:
+        ckpt = load_checkpoint(args.resume, args.model)
+        if args.task not in (None, ckpt["task"]):
+            raise ValueError(f"{args.resume} was trained on {ckpt['task']!r}, not {args.task!r}: pass "
+                             f"--task {ckpt['task']} or leave --task out")
+        args.model, args.task = ckpt["model_name"], ckpt["task"]  # a resumed run is the run's own
+        cfg = ckpt["config"]
+        cfg["train"].setdefault("precision", "32")  # runs from before the option trained in float32
+        cfg["train"].setdefault("compile", False)  # and eagerly
+        wanted = get_config(args.model, args.task, args.overrides) if args.overrides else None
+        if wanted is not None:
+            given = dict(o.split("=", 1) for o in args.overrides)
+            changed = [k for k in given if _lookup(wanted, k) != _lookup(cfg, k)]
+            if changed:
+                raise ValueError("--resume continues a run exactly, so it cannot apply "
+                                 + ", ".join(f"{k} ({_lookup(cfg, k)!r} -> {_lookup(wanted, k)!r})"
+                                             for k in changed)
+                                 + ": drop them, or start a new run without --resume")
+        data = _data_options(args, ckpt.get("data") or {})
+    else:
+        args.model, args.task = args.model or "spikingssm", args.task or "smnist"
+        overrides = args.overrides
+        if not any(o.startswith("train.precision=") for o in overrides):
+            overrides = [*overrides, f"train.precision={default_precision(args.device, args.model)}"]
+        cfg = get_config(args.model, args.task, overrides)
+        data = _data_options(args)
+    if args.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    task = _build_task(args, args.task, data, cfg["train"])
+    _build_model(args.model, task, cfg["model"])  # an unknown model key fails here, with its name
+    out = args.out or (Path(args.resume).parent if args.resume and Path(args.resume).is_file() else args.resume) \
+        or Path("runs") / f"{args.model}-{args.task}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    return train(args.model, task, cfg, out, device=args.device, resume=args.resume, max_steps=args.max_steps,
+                 max_minutes=args.max_minutes, val_every=args.val_every, ckpt_every=args.ckpt_every,
+                 progress=not args.quiet, plots=not args.no_plots, data=data, overwrite=args.overwrite)
 
 
 def _eval_precision(ckpt: dict, device: str) -> str:
@@ -235,7 +248,7 @@ def _lookup(cfg: dict, key: str):
 
 
 def eval_main(argv=None) -> dict:
-    from .loop import evaluate, format_report
+    from .loop import format_report
 
     p = argparse.ArgumentParser(prog="python -m snn_ssm eval", description="Evaluate a checkpoint or shipped "
                                 "weights.")
@@ -250,27 +263,35 @@ def eval_main(argv=None) -> dict:
         return _eval_pretrained(p, args)
     try:
         check_device(args.device)
-        set_cpu_threads(args.cpu_threads, args.device)
-        path = Path(args.checkpoint)
-        ckpt = _best_checkpoint(path)
-        task = _build_task(args, ckpt["task"], _data_options(args, ckpt.get("data") or {}, strict=False),
-                           ckpt["config"]["train"])
-        model = _build_model(ckpt["model_name"], task, ckpt["config"]["model"])
-        try:
-            model.load_state_dict(ckpt["model"])
-        except RuntimeError as e:
-            first = str(e).strip().splitlines()
-            raise ValueError(f"{args.checkpoint}: its weights do not fit the {ckpt['model_name']!r} model its config "
-                             f"describes ({' '.join(line.strip() for line in first[:2])[:300]})") from None
-        result = evaluate(model.to(args.device), task, args.split, ckpt["config"]["train"]["batch"], args.device,
-                          monitor=True, precision=_eval_precision(ckpt, args.device),
-                          carry=bool(ckpt["config"]["train"].get("carry_state", False)))
+        with cpu_threads(args.cpu_threads, args.device):
+            result, ckpt, task = _eval_checkpoint(args)
     except (ValueError, FileNotFoundError) as e:
         p.exit(2, f"error: {e}\n")
     best = ckpt.get("best_val", 0)
     print(format_report({"model": ckpt["model_name"], "task": ckpt["task"], "test": result,
                          **({"best_val_loss": -best} if task.kind == "lm" else {"best_val_accuracy": best})}))
     return result
+
+
+def _eval_checkpoint(args):
+    """``eval --checkpoint``: the checkpoint's model on its task's ``--split``; ``(result, checkpoint, task)``."""
+    from .loop import evaluate
+
+    path = Path(args.checkpoint)
+    ckpt = _best_checkpoint(path)
+    task = _build_task(args, ckpt["task"], _data_options(args, ckpt.get("data") or {}, strict=False),
+                       ckpt["config"]["train"])
+    model = _build_model(ckpt["model_name"], task, ckpt["config"]["model"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise ValueError(f"{args.checkpoint}: its weights do not fit the {ckpt['model_name']!r} model its config "
+                         f"describes ({' '.join(line.strip() for line in first[:2])[:300]})") from None
+    result = evaluate(model.to(args.device), task, args.split, ckpt["config"]["train"]["batch"], args.device,
+                      monitor=True, precision=_eval_precision(ckpt, args.device),
+                      carry=bool(ckpt["config"]["train"].get("carry_state", False)))
+    return result, ckpt, task
 
 
 def _shape_args(task_name: str) -> dict:

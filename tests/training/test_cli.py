@@ -132,30 +132,33 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert "holds a 's4d' model, not 'pssm'" in capsys.readouterr().err
 
 
-def test_cpu_threads_one_by_default_on_a_gpu_as_given_otherwise_and_checked(tmp_path, capsys):
-    from snn_ssm.training._args import set_cpu_threads
+def test_cpu_threads_one_by_default_on_a_gpu_as_given_otherwise_checked_and_restored(tmp_path, capsys, monkeypatch):
+    from snn_ssm.training import loop
+    from snn_ssm.training._args import cpu_threads
 
     default = torch.get_num_threads()
-    try:
-        assert set_cpu_threads(None, "cpu") == default and torch.get_num_threads() == default  # left as it is
-        assert set_cpu_threads(None, "cuda:0") == 1 and torch.get_num_threads() == 1  # the CPU only feeds a GPU
-        torch.set_num_threads(default)
-        for bad in (0, -2):
-            with pytest.raises(ValueError, match="--cpu-threads must be a positive integer"):
-                set_cpu_threads(bad, "cpu")
-        assert torch.get_num_threads() == default
-        run(["--model", "s4d", "--task", "smnist", *TINY, "--out", str(tmp_path / "s4d"), "--max-steps", "1",
-             "--cpu-threads", "1"])
-        assert torch.get_num_threads() == 1
-        torch.set_num_threads(default)
-        eval_main(["--checkpoint", str(tmp_path / "s4d"), "--device", "cpu", "--limit-eval", "16",
-                   "--cpu-threads", "1"])
-        assert torch.get_num_threads() == 1
-        with pytest.raises(SystemExit) as e:
-            train_main([*TINY, "--cpu-threads", "0"])
-        assert e.value.code == 2 and "--cpu-threads must be a positive integer, got 0" in capsys.readouterr().err
-    finally:
-        torch.set_num_threads(default)
+    with cpu_threads(None, "cpu") as n:
+        assert n == default  # the CPU's own runs keep PyTorch's pool
+    with cpu_threads(None, "cuda:0") as n:
+        assert n == torch.get_num_threads() == 1  # the CPU only feeds a GPU
+    assert torch.get_num_threads() == default  # and the caller's setting comes back
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match="--cpu-threads must be a positive integer"):
+            with cpu_threads(bad, "cpu"):
+                pass
+    seen = []
+    for name in ("train", "evaluate"):  # what the commands run inside, spied on
+        real = getattr(loop, name)
+        monkeypatch.setattr(loop, name, lambda *a, _real=real, **k: seen.append(torch.get_num_threads()) or
+                            _real(*a, **k))
+    run(["--model", "s4d", "--task", "smnist", *TINY, "--out", str(tmp_path / "s4d"), "--max-steps", "1",
+         "--cpu-threads", "1"])
+    eval_main(["--checkpoint", str(tmp_path / "s4d"), "--device", "cpu", "--limit-eval", "16", "--cpu-threads", "1"])
+    assert seen[0] == 1 and seen[-1] == 1 and torch.get_num_threads() == default
+    with pytest.raises(SystemExit) as e:
+        train_main([*TINY, "--cpu-threads", "0"])
+    assert e.value.code == 2 and "--cpu-threads must be a positive integer, got 0" in capsys.readouterr().err
+    assert torch.get_num_threads() == default
 
 
 def test_info_lists_backends(capsys):
