@@ -37,7 +37,7 @@ from _common import spinning, write
 import snn_ssm
 from snn_ssm.data.listops import encode
 from snn_ssm.training import get_config
-from snn_ssm.training._args import set_cpu_threads
+from snn_ssm.training._args import cpu_threads
 from snn_ssm.training.loop import _forward, build_task, epoch_batches, make_model, precision_scope
 
 DEFAULT_CONFIGS = ["spikingssm/listops", "spikingssm/psmnist"]
@@ -106,7 +106,8 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
-    pools = args.cpu_threads or [set_cpu_threads(None, args.device)]
+    with cpu_threads(None, args.device) as cli_choice:  # the pool the CLI would train with on this device
+        pools = args.cpu_threads or [cli_choice]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for config in args.configs:

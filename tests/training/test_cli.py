@@ -1,4 +1,5 @@
 """The training CLI: a tiny run end to end, exact resumption, errors, eval, info, and DDP on two CPU processes."""
+import contextlib
 import json
 import os
 import subprocess
@@ -143,9 +144,8 @@ def test_cpu_threads_one_by_default_on_a_gpu_as_given_otherwise_checked_and_rest
         assert n == torch.get_num_threads() == 1  # the CPU only feeds a GPU
     assert torch.get_num_threads() == default  # and the caller's setting comes back
     for bad in (0, -2):
-        with pytest.raises(ValueError, match="--cpu-threads must be a positive integer"):
-            with cpu_threads(bad, "cpu"):
-                pass
+        with pytest.raises(ValueError, match="--cpu-threads must be a positive integer"), contextlib.ExitStack() as s:
+            s.enter_context(cpu_threads(bad, "cpu"))
     seen = []
     for name in ("train", "evaluate"):  # what the commands run inside, spied on
         real = getattr(loop, name)
