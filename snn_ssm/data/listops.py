@@ -188,10 +188,10 @@ def _encode_chunk(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def _tree_drawer(rng: random.Random, max_depth: int, max_args: int):
     """``generate_tree(rng, 1, max_depth, max_args)`` as a function of no arguments that draws exactly what it
-    draws, in the same order, about twice as fast. ``random.Random``'s ``randint(a, b)`` and ``choice(seq)`` each
-    take one uniform integer below ``n`` (``b - a + 1``, ``len(seq)``), drawn as ``getrandbits(n.bit_length())``
-    until it is below ``n`` (CPython's ``_randbelow``, the same since Python 3.2); this does the same without their
-    layers of calls. A test pins the equality on many trees."""
+    draws, in the same order. ``random.Random``'s ``randint(a, b)`` and ``choice(seq)`` each take one uniform
+    integer below ``n`` (``b - a + 1``, ``len(seq)``), drawn as ``getrandbits(n.bit_length())`` until it is below
+    ``n`` (CPython's ``_randbelow``, the same since Python 3.2); this does the same without their layers of calls.
+    A test pins the equality on many trees."""
     uniform, bits = rng.random, rng.getrandbits
     n_args = max_args - 1  # randint(2, max_args)
     k_args = n_args.bit_length()
@@ -226,7 +226,7 @@ def generate(n: int, seed: int = 0, *, min_length: int = 500, max_length: int = 
     if max_args < 2:
         raise ValueError(f"max_args must be at least 2 (an operator takes 2 or more arguments), got {max_args}")
     rng = random.Random(seed)
-    draw = _tree_drawer(rng, max_depth, max_args)  # generate_tree's draws, faster
+    draw = _tree_drawer(rng, max_depth, max_args)  # generate_tree's draws, fewer calls
     found: dict[str, int] = {}
     tries = 0
     while len(found) < n:
